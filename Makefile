@@ -1,0 +1,42 @@
+# Two commands a newcomer needs: `make run` and `make test`. Everything else is for developers.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SPOKE_USER ?= demo
+
+.PHONY: run test lint fmt bench migration check-migrations clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/spoke db upgrade
+	$(BIN)/spoke demo seed
+	$(BIN)/spoke chat --as $(SPOKE_USER)
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check assistant dialogs storage adapters tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m storage.check_migrations
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix assistant dialogs storage adapters tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python bench/turns.py
+
+migration: $(STAMP)
+	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)
+	$(BIN)/python -m storage.new_migration "$(m)"
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,80 @@
+"""`spoke chat`: the terminal front-end. Same core, same turns, same outbox as Slack/Teams.
+
+Works interactively and with piped input (reads lines until end of input, exits 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from adapters.console.render import render
+from assistant.bootstrap import App
+from assistant.events import Actor, ConversationStarted, Event, Hints, UserSaid
+from assistant.messages import Outgoing
+from assistant.outbox import Sender
+from assistant.ports import Sent
+
+
+class ConsoleNotifier:
+    def __init__(self, out: TextIO, files_dir: Path) -> None:
+        self._out = out
+        self._files_dir = files_dir
+
+    async def send(self, message: Outgoing) -> Sent:
+        text = render(message.reply, self._files_dir)
+        if text:
+            self._out.write(f"\nSpoke: {text}\n")
+            self._out.flush()
+        return Sent()
+
+
+async def chat(app: App, user: str, language: str | None, stdin: TextIO, out: TextIO) -> int:
+    actor = Actor(f"console:{user}")
+    hints = Hints(display_name=None, language=language, time_zone=_local_zone())
+    notifier = ConsoleNotifier(out, app.settings.data_dir / "files")
+    sender = Sender(app.store, notifier, app.clock, worker=f"console-{os.getpid()}",
+                    identity=actor.identity)
+    interactive = stdin.isatty()
+
+    async def turn(action: UserSaid | ConversationStarted) -> None:
+        event = Event(delivery_id=f"console:{uuid.uuid4()}", actor=actor, action=action,
+                      address={"user": user}, hints=hints)
+        await app.turns.handle(event)
+        await sender.deliver_due()
+
+    await turn(ConversationStarted())
+    while True:
+        if interactive:
+            out.write("\n> ")
+            out.flush()
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:  # end of input
+            if interactive:
+                out.write("\n")
+            return 0
+        await turn(UserSaid(line.rstrip("\n")))
+
+
+def _local_zone() -> str | None:
+    """The terminal's zone is a fair suggestion; the reader still confirms it."""
+    name = os.environ.get("TZ")
+    if not name:
+        try:
+            name = "/".join(Path("/etc/localtime").resolve().parts[-2:])
+        except OSError:
+            return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def main(app: App, user: str, language: str | None) -> int:
+    return asyncio.run(chat(app, user, language, sys.stdin, sys.stdout))

@@ -1,0 +1,68 @@
+"""Neutral inbound events: what a person did, whatever the platform.
+
+The `Actor` comes only from the verified envelope (signature, token, local terminal user),
+never from a button payload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Actor:
+    """`identity` is `console:NAME`, `slack:TEAM/USER` or `teams:TENANT/AADOBJECT`."""
+
+    identity: str
+
+    @property
+    def platform(self) -> str:
+        return self.identity.partition(":")[0]
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What the platform profile suggests; always confirmed with the person, never trusted."""
+
+    display_name: str | None = None
+    email: str | None = None
+    time_zone: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class UserSaid:
+    text: str
+
+
+@dataclass(frozen=True)
+class UserChose:
+    ref: str
+
+
+@dataclass(frozen=True)
+class FormSubmitted:
+    ref: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConversationStarted:
+    pass
+
+
+Action = UserSaid | UserChose | FormSubmitted | ConversationStarted
+
+
+@dataclass(frozen=True)
+class Event:
+    """`delivery_id` is the platform's id for this delivery (Slack event_id, Teams activity
+    id); the same id is never processed twice. `address` is opaque to the core: the adapter
+    stores it to send proactive messages later."""
+
+    delivery_id: str
+    actor: Actor
+    action: Action
+    address: dict[str, Any] = field(default_factory=dict)
+    hints: Hints = field(default_factory=Hints)

@@ -1,0 +1,209 @@
+"""One turn: load the conversation, run the dialog, and save everything in one transaction.
+
+State, outbound messages (outbox rows) and the processed delivery id commit together, so a
+crash before the commit loses nothing and repeats nothing, and a redelivered event is
+ignored. Never a platform call or network await inside the transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from assistant import runtime
+from assistant.clock import Clock
+from assistant.events import ConversationStarted, Event
+from assistant.i18n import Translator, normalise_language
+from assistant.messages import Part, Reply, Text
+from assistant.ports import StaleState, Store, UnitOfWork
+from assistant.runtime import Dialog, DialogState, Directory, StepContext
+from assistant.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
+MAX_RACE_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class StartDialog:
+    """What the idle router may ask for: start (or resume) a dialog, with preset answers."""
+
+    dialog: str
+    preset: dict[str, object] | None = None
+    lead: tuple[Part, ...] = ()
+
+
+Routed = Sequence[Part] | StartDialog
+
+
+class Playbook(Protocol):
+    """The conversations Spoke knows (built in `dialogs/`, handed in by bootstrap)."""
+
+    def dialog(self, name: str) -> Dialog: ...
+
+    def route(self, event: Event, ctx: ServiceContext) -> Routed:
+        """What to do with an event when no dialog is waiting for an answer."""
+        ...
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    replies: tuple[Reply, ...] = ()
+    duplicate: bool = False
+    incident: str | None = None
+
+
+class TurnHandler:
+    def __init__(self, store: Store, clock: Clock, playbook: Playbook,
+                 on_committed: Callable[[], None] | None = None) -> None:
+        self._store = store
+        self._clock = clock
+        self._playbook = playbook
+        self._on_committed = on_committed
+
+    async def handle(self, event: Event) -> TurnResult:
+        """The async entry point for adapters; the database work runs in a thread."""
+        return await asyncio.to_thread(self.handle_now, event)
+
+    def handle_now(self, event: Event) -> TurnResult:
+        started = time.perf_counter()
+        try:
+            result = self._run_with_retries(event)
+        except Exception:
+            incident = _incident_ref()
+            log.exception("turn failed", extra={"event": "turn.failed", "incident": incident})
+            result = self._apologise(event, incident)
+        log.info("turn", extra={
+            "event": "turn.done", "outcome": "duplicate" if result.duplicate else "ok",
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+        if self._on_committed and result.replies:
+            self._on_committed()
+        return result
+
+    def _run_with_retries(self, event: Event) -> TurnResult:
+        for _attempt in range(MAX_RACE_RETRIES):
+            try:
+                with self._store.transaction() as uow:
+                    if not uow.processed.add(event.delivery_id, self._clock.now()):
+                        return TurnResult(duplicate=True)
+                    replies = self._turn(uow, event)
+                    self._queue(uow, event, replies)
+                return TurnResult(tuple(replies))
+            except StaleState:
+                # Another device answered this conversation meanwhile: rerun on its state.
+                continue
+        raise StaleState("conversation kept changing")
+
+    def _turn(self, uow: UnitOfWork, event: Event) -> list[Reply]:
+        now = self._clock.now()
+        key = event.actor.identity
+        uow.people.touch_identity(key, event.address, now)
+        ctx = self._service_context(uow, event)
+        state = uow.conversations.active(key)
+        if state is not None:
+            dialog = self._playbook.dialog(state.dialog)
+            outcome = runtime.advance(dialog, state, event.action, self._step_context(ctx))
+            return self._settle(uow, ctx, dialog, outcome, state.revision)
+        routed = self._playbook.route(event, ctx)
+        if not isinstance(routed, StartDialog):
+            return [Reply(tuple(routed))] if routed else []
+        dialog = self._playbook.dialog(routed.dialog)
+        saved = uow.conversations.load(key, dialog.name)
+        step_ctx = self._step_context(ctx)
+        if saved is not None:  # a paused dialog (consent "not now") picks up where it was
+            outcome = runtime.resume(dialog, saved, step_ctx, routed.lead)
+            return self._settle(uow, ctx, dialog, outcome, saved.revision)
+        outcome = runtime.start(dialog, step_ctx, dict(routed.preset or {}))
+        outcome = replace(outcome, parts=(*routed.lead, *outcome.parts))
+        return self._settle(uow, ctx, dialog, outcome, None)
+
+    def _settle(self, uow: UnitOfWork, ctx: ServiceContext, dialog: Dialog,
+                outcome: runtime.Outcome, seen_revision: int | None) -> list[Reply]:
+        key = ctx.actor.identity
+        parts = list(outcome.parts)
+        if outcome.state is not None:
+            uow.conversations.save(key, outcome.state, ctx.now)
+        elif seen_revision is not None:
+            uow.conversations.delete(key, dialog.name, seen_revision)
+        if outcome.finished is not None and dialog.finish is not None:
+            parts += list(dialog.finish(outcome.finished, ctx))
+        return [Reply(tuple(parts))] if parts else []
+
+    def _service_context(self, uow: UnitOfWork, event: Event) -> ServiceContext:
+        person = uow.people.by_identity(event.actor.identity)
+        language = normalise_language(
+            (person.language if person else None)
+            or uow.people.language_of(event.actor.identity)
+            or event.hints.language)
+        directory = Directory(networks=tuple(uow.networks.all()))
+        if person is not None:
+            memberships = {m.network: m.status for m in uow.memberships.of(person.id)}
+            consents: dict[str, str] = {}
+            for record in uow.consents.history(person.id):  # oldest first: the last one counts
+                if record.decision == "given":
+                    consents[record.network] = record.version
+                else:
+                    consents.pop(record.network, None)
+            directory = replace(directory, person=person.profile(), memberships=memberships,
+                                consents=consents)
+        return ServiceContext(uow=uow, actor=event.actor, now=self._clock.now(),
+                              t=Translator(language), hints=event.hints, directory=directory,
+                              person=person, address=dict(event.address))
+
+    @staticmethod
+    def _step_context(ctx: ServiceContext) -> StepContext:
+        zone = (ctx.person.time_zone if ctx.person else None) or ctx.hints.time_zone
+        return StepContext(t=ctx.t, time_zone=zone, now=ctx.now, hints=ctx.hints,
+                           directory=ctx.directory, answers={})
+
+    def _queue(self, uow: UnitOfWork, event: Event, replies: Sequence[Reply]) -> None:
+        for position, reply in enumerate(replies):
+            uow.outbox.add(event.actor.identity, event.address, reply,
+                           f"reply:{event.delivery_id}:{position}", self._clock.now())
+
+    def _apologise(self, event: Event, incident: str) -> TurnResult:
+        """Store a translated apology (once per delivery) and the pending question; the
+        failed turn's changes were rolled back, the saved answers are untouched."""
+        try:
+            with self._store.transaction() as uow:
+                if not uow.processed.add(event.delivery_id, self._clock.now()):
+                    return TurnResult(duplicate=True, incident=incident)
+                language = normalise_language(
+                    uow.people.language_of(event.actor.identity) or event.hints.language)
+                parts: list[Part] = [Text(Translator(language)("runtime.apology", ref=incident))]
+                parts += self._pending_question(uow, event)
+                reply = Reply(tuple(parts))
+                self._queue(uow, event, [reply])
+            return TurnResult((reply,), incident=incident)
+        except Exception:
+            log.exception("apology failed", extra={"event": "turn.apology_failed",
+                                                   "incident": incident})
+            return TurnResult(incident=incident)
+
+    def _pending_question(self, uow: UnitOfWork, event: Event) -> list[Part]:
+        try:
+            state = uow.conversations.active(event.actor.identity)
+            if state is None:
+                return []
+            ctx = self._service_context(uow, event)
+            dialog = self._playbook.dialog(state.dialog)
+            resumed = runtime.resume(dialog, state, self._step_context(ctx))
+            return list(resumed.parts)
+        except Exception:
+            return []
+
+
+def _incident_ref() -> str:
+    alphabet = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no look-alikes: easy to read out on a call
+    return "".join(secrets.choice(alphabet) for _ in range(6))
+
+
+def is_greeting(event: Event) -> bool:
+    return isinstance(event.action, ConversationStarted)
+
+
+__all__ = ["DialogState", "Playbook", "StartDialog", "TurnHandler", "TurnResult", "is_greeting"]

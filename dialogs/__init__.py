@@ -1,0 +1,32 @@
+"""The conversations Spoke holds. `PLAYBOOK` is what bootstrap hands to the turn handler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from assistant.events import Event
+from assistant.runtime import Dialog
+from assistant.services.context import ServiceContext
+from assistant.turns import Routed
+from dialogs import commands
+from dialogs.account import CONSENT, DELETE_MY_DATA, LANGUAGE, NETWORKS, PROFILE
+from dialogs.registration import REGISTRATION
+
+DIALOGS: tuple[Dialog, ...] = (REGISTRATION, PROFILE, NETWORKS, CONSENT, LANGUAGE, DELETE_MY_DATA)
+
+
+class Playbook:
+    def __init__(self, dialogs: tuple[Dialog, ...] = DIALOGS) -> None:
+        names = [d.name for d in dialogs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two dialogs share a name: {sorted(names)}")
+        self._dialogs: Mapping[str, Dialog] = {d.name: d for d in dialogs}
+
+    def dialog(self, name: str) -> Dialog:
+        return self._dialogs[name]
+
+    def route(self, event: Event, ctx: ServiceContext) -> Routed:
+        return commands.route(event, ctx)
+
+
+PLAYBOOK = Playbook()

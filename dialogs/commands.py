@@ -1,0 +1,97 @@
+"""What Spoke does with a message when no question is waiting: the commands people type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from assistant.events import ConversationStarted, Event, FormSubmitted, UserChose, UserSaid
+from assistant.messages import Part, Text
+from assistant.runtime.words import fold
+from assistant.services.context import Refused, ServiceContext
+from assistant.services.personal_data import export_my_data
+from assistant.turns import Routed, StartDialog
+from dialogs.account import consent_card, profile_card
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    words: frozenset[str]  # folded: lower case, no accents
+    run: Callable[[ServiceContext], Routed]
+    needs_registration: bool = True
+
+
+def _help(ctx: ServiceContext) -> Routed:
+    key = "help.registered" if ctx.person else "help.newcomer"
+    return [Text(ctx.t("help.intro")), Text(ctx.t(key))]
+
+
+def _register(ctx: ServiceContext) -> Routed:
+    if ctx.person is not None:
+        return [Text(ctx.t("registration.already")), profile_card(ctx)]
+    return StartDialog("registration")
+
+
+def _profile(ctx: ServiceContext) -> Routed:
+    return StartDialog("profile", lead=(profile_card(ctx),))
+
+
+def _consent(ctx: ServiceContext) -> Routed:
+    if not ctx.directory.consents:
+        return [Text(ctx.t("consent.none"))]
+    return StartDialog("consent", lead=(consent_card(ctx),))
+
+
+def _export(ctx: ServiceContext) -> Routed:
+    result = export_my_data(ctx)
+    return [Text(ctx.t(result.message))] if isinstance(result, Refused) else result
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("help", frozenset({"help", "aide", "?", "menu", "commands", "commandes"}), _help, False),
+    Command("register", frozenset({"register", "sign up", "join", "s'inscrire", "inscription",
+                                   "inscrire", "start", "commencer"}), _register, False),
+    Command("language", frozenset({"language", "langue", "english", "francais"}),
+            lambda ctx: StartDialog("language"), False),
+    Command("profile", frozenset({"profile", "profil", "my profile", "mon profil"}), _profile),
+    Command("networks", frozenset({"networks", "network", "reseaux", "reseau"}),
+            lambda ctx: StartDialog("networks")),
+    Command("consent", frozenset({"consent", "consentement", "withdraw consent",
+                                  "retirer mon consentement"}), _consent),
+    Command("export", frozenset({"export my data", "export", "my data", "exporter mes donnees",
+                                 "mes donnees"}), _export),
+    Command("delete", frozenset({"delete my data", "supprimer mes donnees", "delete me"}),
+            lambda ctx: StartDialog("delete_my_data")),
+)
+BY_WORD: Mapping[str, Command] = {word: c for c in COMMANDS for word in c.words}
+
+
+def route(event: Event, ctx: ServiceContext) -> Routed:
+    action = event.action
+    if isinstance(action, ConversationStarted):
+        return _greet(ctx)
+    if isinstance(action, UserChose | FormSubmitted):
+        # A button from a conversation that has ended (or a forged one): change nothing.
+        return [Text(ctx.t("runtime.stale_idle")), *_menu(ctx)]
+    assert isinstance(action, UserSaid)
+    command = BY_WORD.get(fold(action.text))
+    if command is None:
+        if ctx.person is None:
+            return StartDialog("registration")
+        if fold(action.text) in {"cancel", "annuler", "back", "retour", "skip", "passer"}:
+            return [Text(ctx.t("runtime.nothing_to_cancel")), *_menu(ctx)]
+        return [Text(ctx.t("commands.unknown")), *_menu(ctx)]
+    if command.needs_registration and ctx.person is None:
+        return [Text(ctx.t("commands.register_first"))]
+    return command.run(ctx)
+
+
+def _greet(ctx: ServiceContext) -> Routed:
+    if ctx.person is None:
+        return StartDialog("registration")
+    return [Text(ctx.t("welcome.back", name=ctx.person.full_name.split()[0])), *_menu(ctx)]
+
+
+def _menu(ctx: ServiceContext) -> Sequence[Part]:
+    return [Text(ctx.t("help.registered" if ctx.person else "help.newcomer"))]

@@ -1,0 +1,58 @@
+"""Repositories for the core's ports, over one SQLAlchemy connection per transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from assistant.ports import Unavailable
+from storage.repositories.conversations import SqlConversations, SqlProcessedEvents
+from storage.repositories.networks import SqlNetworks, text_hash
+from storage.repositories.outbox import SqlAudit, SqlOutbox
+from storage.repositories.people import SqlConsents, SqlMemberships, SqlPeople
+
+
+class SqlUnitOfWork:
+    def __init__(self, conn: object) -> None:
+        from sqlalchemy import Connection
+
+        assert isinstance(conn, Connection)
+        self.processed = SqlProcessedEvents(conn)
+        self.conversations = SqlConversations(conn)
+        self.people = SqlPeople(conn)
+        self.networks = SqlNetworks(conn)
+        self.memberships = SqlMemberships(conn)
+        self.consents = SqlConsents(conn)
+        self.outbox = SqlOutbox(conn)
+        self.audit = SqlAudit(conn)
+
+
+class SqlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlUnitOfWork]:
+        try:
+            connection = self.engine.connect()
+        except OperationalError as down:
+            raise Unavailable(str(down.orig.__class__.__name__)) from down
+        with connection, connection.begin():
+            yield SqlUnitOfWork(connection)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except OperationalError:
+            return False
+
+
+__all__ = ["SqlStore", "SqlUnitOfWork", "text_hash"]

@@ -1,0 +1,93 @@
+"""Dialog state rows, saved with an optimistic revision check."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from assistant.ports import StaleState
+from assistant.runtime import DialogState
+from storage.repositories._sql import insert_ignoring_duplicates
+from storage.tables import ConversationStateRow, ProcessedEventRow
+
+STATE = ConversationStateRow.__table__  # type: ignore[attr-defined]
+PROCESSED = ProcessedEventRow.__table__  # type: ignore[attr-defined]
+
+
+class SqlProcessedEvents:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, delivery_id: str, at: datetime) -> bool:
+        return insert_ignoring_duplicates(
+            self._conn, PROCESSED, {"delivery_id": delivery_id, "processed_at": at}, "delivery_id")
+
+    def purge(self, before: datetime) -> int:
+        return self._conn.execute(delete(PROCESSED).where(PROCESSED.c.processed_at < before)).rowcount
+
+
+class SqlConversations:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def active(self, key: str) -> DialogState | None:
+        row = self._conn.execute(
+            select(STATE).where(STATE.c.conversation_key == key, STATE.c.paused.is_(False))
+            .order_by(STATE.c.updated_at.desc()).limit(1)).mappings().first()
+        return _state(row) if row else None
+
+    def load(self, key: str, dialog: str) -> DialogState | None:
+        row = self._conn.execute(
+            select(STATE).where(STATE.c.conversation_key == key, STATE.c.dialog == dialog)
+        ).mappings().first()
+        return _state(row) if row else None
+
+    def save(self, key: str, state: DialogState, at: datetime) -> DialogState:
+        values = {
+            "dialog_version": state.dialog_version, "answers": state.answers,
+            "history": list(state.history), "pending_step": state.pending_step,
+            "asked": state.asked, "attempts": state.attempts, "proposed": state.proposed,
+            "previous": state.previous, "paused": state.paused, "updated_at": at,
+        }
+        if state.revision == 0:
+            try:
+                with self._conn.begin_nested():
+                    self._conn.execute(insert(STATE).values(
+                        conversation_key=key, dialog=state.dialog, revision=1, **values))
+            except IntegrityError as clash:
+                raise StaleState(state.dialog) from clash
+            return _with_revision(state, 1)
+        changed = self._conn.execute(
+            update(STATE).where(STATE.c.conversation_key == key, STATE.c.dialog == state.dialog,
+                                STATE.c.revision == state.revision)
+            .values(revision=state.revision + 1, **values)).rowcount
+        if changed != 1:
+            raise StaleState(state.dialog)
+        return _with_revision(state, state.revision + 1)
+
+    def delete(self, key: str, dialog: str, revision: int) -> None:
+        gone = self._conn.execute(delete(STATE).where(
+            STATE.c.conversation_key == key, STATE.c.dialog == dialog,
+            STATE.c.revision == revision)).rowcount
+        if revision and gone != 1:
+            raise StaleState(dialog)  # it changed since we read it: rerun on the new state
+
+    def delete_all(self, key: str) -> None:
+        self._conn.execute(delete(STATE).where(STATE.c.conversation_key == key))
+
+
+def _with_revision(state: DialogState, revision: int) -> DialogState:
+    from dataclasses import replace
+
+    return replace(state, revision=revision)
+
+
+def _state(row: object) -> DialogState:
+    r = dict(row)  # type: ignore[call-overload]
+    return DialogState(
+        dialog=r["dialog"], dialog_version=r["dialog_version"], answers=dict(r["answers"]),
+        history=tuple(r["history"]), pending_step=r["pending_step"], asked=r["asked"],
+        attempts=r["attempts"], proposed=r["proposed"], previous=dict(r["previous"] or {}),
+        paused=bool(r["paused"]), revision=r["revision"])
