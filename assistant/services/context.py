@@ -25,6 +25,10 @@ class ServiceContext:
     address: dict[str, Any]
 
     @property
+    def language(self) -> str:
+        return self.t.language
+
+    @property
     def time_zone(self) -> str:
         return (self.person.time_zone if self.person else None) or self.hints.time_zone or "UTC"
 

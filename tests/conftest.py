@@ -1,0 +1,96 @@
+"""Shared fixtures: a migrated store on SQLite and (when the server is there) PostgreSQL,
+a fake clock, and a chat harness over the real turn handler."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from assistant.clock import FakeClock
+from storage.engine import make_engine
+from storage.migrate import upgrade
+from storage.repositories import SqlStore
+
+POSTGRES_URL = os.environ.get("SPOKE_TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("SPOKE_REQUIRE_POSTGRES") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if POSTGRES_URL:
+        return
+    if REQUIRE_POSTGRES:
+        raise pytest.UsageError("SPOKE_REQUIRE_POSTGRES=1 but SPOKE_TEST_POSTGRES_URL is not set")
+    skip = pytest.mark.skip(reason="PostgreSQL not available: set SPOKE_TEST_POSTGRES_URL "
+                                   "(bash .ci/run starts a server and sets it)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def fresh_postgres_url() -> Iterator[str]:
+    """A new, empty database on the test server, dropped afterwards."""
+    base = make_url(POSTGRES_URL)
+    name = f"spoke_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def database_url(engine: str, tmp_path: Path) -> Iterator[str]:
+    if engine == "sqlite":
+        yield f"sqlite:///{tmp_path / 'spoke.db'}"
+    else:
+        yield from fresh_postgres_url()
+
+
+ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=ENGINES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from database_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def store_on(db_url: str) -> Iterator[SqlStore]:
+    """A migrated store on each engine."""
+    upgrade(db_url)
+    store = SqlStore(make_engine(db_url))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
+    """A migrated SQLite store, for tests about behaviour rather than the engine."""
+    url = f"sqlite:///{tmp_path / 'spoke.db'}"
+    upgrade(url)
+    store = SqlStore(make_engine(url))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(at="2025-06-02T09:00:00Z")  # a Monday morning in London (BST)
+
+
+@pytest.fixture(autouse=True)
+def _every_message_is_translated(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """A message id missing from a catalogue shows the reader a raw id: fail the test."""
+    yield
+    missing = [getattr(r, "message_id", "?") for r in caplog.records
+               if getattr(r, "event", None) == "i18n.missing"]
+    assert not missing, f"missing translations: {missing}"
