@@ -16,7 +16,7 @@ from typing import Any
 
 from assistant.clock import FakeClock
 from assistant.demo import seed
-from assistant.events import Actor, Action, ConversationStarted, Event, Hints, UserChose, UserSaid
+from assistant.events import Action, Actor, ConversationStarted, Event, Hints, UserChose, UserSaid
 from assistant.i18n import translate
 from assistant.messages import Card, Option, Question, Reply, Text
 from assistant.ports import Store

@@ -378,7 +378,7 @@ def test_french_registration_from_start_to_finish(sqlite_store, clock) -> None:
     chat.say("elise.t@exemple.ca")
     chat.say("oui")
     chat.expect_said("registration.done", "fr", name="Élise")
-    person, memberships, consents = registered(chat)
+    person, _memberships, consents = registered(chat)
     assert person is not None
     assert (person.language, person.region, person.country, person.time_zone) == (
         "fr", "H7N", "CA", "America/Toronto")

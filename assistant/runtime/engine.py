@@ -80,7 +80,9 @@ def migrate(dialog: Dialog, state: DialogState) -> DialogState:
         answers = dialog.migrations[version](answers)
     known = {step.key for step in dialog.flat_steps}
     answers = {k: v for k, v in answers.items() if k in known}
-    pending = state.pending_step if state.pending_step in known | {REVIEW} else None
+    # A pending step that vanished or was answered by a migration falls back to the first
+    # unanswered one; text typed for the old question is not applied to a different one.
+    pending = state.pending_step if state.pending_step in (known - answers.keys()) | {REVIEW} else None
     return replace(state, answers=answers, history=tuple(k for k in state.history if k in answers),
                    pending_step=pending, proposed=None, dialog_version=dialog.version)
 

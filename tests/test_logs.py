@@ -1,0 +1,76 @@
+"""Nothing a person types, and no secret, reaches the logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from assistant.config import Secret, Settings
+from assistant.logs import JsonFormatter, PrivacyFilter, redact
+from assistant.turns import TurnHandler
+from storage.repositories import SqlStore
+from tests.harness import ChatHarness, seeded
+from tests.test_turns import ExplodingPlaybook
+
+SECRET_ANSWER = "NHS 999 765 4323 Rosemount Care Home"
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(PrivacyFilter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+
+
+def test_a_whole_registration_with_a_health_number_leaves_no_trace_in_the_logs(
+        sqlite_store: SqlStore, clock, captured: io.StringIO) -> None:
+    chat = ChatHarness(seeded(sqlite_store, clock), clock)
+    chat.start()
+    for text in ("1", "Amira Haddad", "amira@example.org", "1", SECRET_ANSWER, "1"):
+        chat.say(text)
+    chat.turns = TurnHandler(sqlite_store, clock, ExplodingPlaybook("kaboom"))
+    chat.say("kaboom")  # a crash whose exception message carries a health number
+    logs = captured.getvalue()
+    assert '"event": "turn.done"' in logs and '"event": "turn.failed"' in logs
+    for leaked in ("999 765 4323", "Rosemount", "Amira", "amira@example.org"):
+        assert leaked not in logs
+    for line in logs.splitlines():
+        json.loads(line)  # structured, one JSON object a line
+
+
+def test_known_secret_shapes_are_redacted() -> None:
+    assert redact("token xoxb-123-456-abc") == "token [SECRET]"
+    assert redact("Authorization: Bearer eyJ.abc.def") == "Authorization: [SECRET]"
+    assert redact("CHI 1507451318") == "CHI [NUMBER]"
+
+
+def test_fields_that_carry_text_are_dropped_from_records(captured: io.StringIO) -> None:
+    logging.getLogger("spoke.test").warning("incoming", extra={"text": "my patient Mrs X",
+                                                               "event": "x"})
+    assert "Mrs X" not in captured.getvalue()
+
+
+def test_the_secret_key_never_prints() -> None:
+    settings = Settings.from_env({"SPOKE_SECRET_KEY": "hunter2-very-secret"})
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.secret_key)
+    assert settings.secret_key.value == "hunter2-very-secret"
+    assert repr(Secret("")) == "Secret('')"
+
+
+def test_settings_default_to_a_sqlite_file_in_the_data_directory() -> None:
+    settings = Settings.from_env({"SPOKE_DATA_DIR": "/srv/spoke"})
+    assert settings.database_url == "sqlite:////srv/spoke/spoke.db"
+    assert Settings.from_env({"DATABASE_URL": "postgresql+psycopg://x@h/db"}).database_url.startswith(
+        "postgresql")
