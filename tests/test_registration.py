@@ -22,7 +22,7 @@ SCRIPT = [
     ("time_zone", "yes"),
     ("language", "English"),
     ("networks", "Care Homes ECHO"),
-    ("consent", "I agree"),
+    ("consent", "1"),  # "I agree", by number so French runs reuse the script
 ]
 
 

@@ -153,3 +153,16 @@ def test_the_dialog_state_row_holds_no_more_than_the_answers(chat: ChatHarness) 
     assert isinstance(state, DialogState)
     assert state.history == ("welcome", "begin", "full_name")
     assert state.pending_step == "email"
+
+
+def test_delivery_ids_older_than_an_hour_are_forgotten(chat: ChatHarness, clock) -> None:
+    from assistant.housekeeping import forget_old_deliveries
+
+    chat.start()
+    chat.send(UserSaid("Not now"), delivery_id="Ev-old")
+    clock.advance(minutes=30)
+    assert forget_old_deliveries(chat.store, clock) == 0
+    assert chat.send(UserSaid("Not now"), delivery_id="Ev-old").duplicate
+    clock.advance(minutes=31)
+    assert forget_old_deliveries(chat.store, clock) >= 1
+    assert not chat.send(UserSaid("help"), delivery_id="Ev-old").duplicate

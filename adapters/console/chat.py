@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import TextIO
@@ -16,8 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.console.render import render
 from assistant.bootstrap import App
 from assistant.events import Actor, ConversationStarted, Event, Hints, UserSaid
+from assistant.housekeeping import forget_old_deliveries
 from assistant.messages import Outgoing
 from assistant.outbox import Sender
+from assistant.parsers import warm_up
 from assistant.ports import Sent
 
 
@@ -48,7 +51,11 @@ async def chat(app: App, user: str, language: str | None, stdin: TextIO, out: Te
         await app.turns.handle(event)
         await sender.deliver_due()
 
+    forget_old_deliveries(app.store, app.clock)
     await turn(ConversationStarted())
+    # Build the city index while the reader reads the greeting, not when they reach the
+    # time-zone question.
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     while True:
         if interactive:
             out.write("\n> ")

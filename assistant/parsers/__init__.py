@@ -6,6 +6,19 @@ from assistant.parsers.region import region
 from assistant.parsers.text import full_name, one_line
 from assistant.parsers.time_zone import time_zone
 
+
+
+def warm_up() -> None:
+    """Build the city and country indexes ahead of the first question that needs them
+    (about a second and a half): the terminal and servers call this in the background."""
+    from assistant.parsers.country import _lookup
+    from assistant.parsers.time_zone import _cities, _iana_zones
+
+    _lookup()
+    _iana_zones()
+    _cities()
+
+
 __all__ = [
     "country",
     "country_name",
@@ -13,5 +26,6 @@ __all__ = [
     "one_line",
     "region",
     "time_zone",
+    "warm_up",
     "work_email",
 ]

@@ -1,0 +1,17 @@
+"""Periodic tidying that every replica may run safely at the same time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from assistant.clock import Clock
+from assistant.ports import Store
+
+# Platforms redeliver within minutes (Slack: 3 retries; Teams: seconds), so an hour of
+# delivery ids is enough to recognise every redelivery.
+KEEP_DELIVERY_IDS = timedelta(hours=1)
+
+
+def forget_old_deliveries(store: Store, clock: Clock, keep: timedelta = KEEP_DELIVERY_IDS) -> int:
+    with store.transaction() as uow:
+        return uow.processed.purge(clock.now() - keep)
