@@ -45,6 +45,8 @@ class Playbook(Protocol):
 
     def dialog(self, name: str) -> Dialog: ...
 
+    def knows(self, name: str) -> bool: ...
+
     def route(self, event: Event, ctx: ServiceContext) -> Routed:
         """What to do with an event when no dialog is waiting for an answer."""
         ...
@@ -104,6 +106,12 @@ class TurnHandler:
         uow.people.touch_identity(key, event.address, now)
         ctx = self._service_context(uow, event)
         state = uow.conversations.active(key)
+        if state is not None and not self._playbook.knows(state.dialog):
+            # Saved by a version of Spoke that had this dialog; nothing can resume it.
+            log.warning("dropped state of an unknown dialog", extra={"event": "turn.unknown_dialog",
+                                                                    "dialog": state.dialog})
+            uow.conversations.delete(key, state.dialog, state.revision)
+            state = None
         if state is not None:
             dialog = self._playbook.dialog(state.dialog)
             outcome = runtime.advance(dialog, state, event.action, self._step_context(ctx))

@@ -25,6 +25,9 @@ class Playbook:
     def dialog(self, name: str) -> Dialog:
         return self._dialogs[name]
 
+    def knows(self, name: str) -> bool:
+        return name in self._dialogs
+
     def route(self, event: Event, ctx: ServiceContext) -> Routed:
         return commands.route(event, ctx)
 

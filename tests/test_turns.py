@@ -34,6 +34,9 @@ class ExplodingPlaybook:
                       for step in dialog.steps)
         return replace(dialog, steps=steps)
 
+    def knows(self, name: str) -> bool:
+        return PLAYBOOK.knows(name)
+
     def route(self, event: Event, ctx: ServiceContext) -> Routed:
         return PLAYBOOK.route(event, ctx)
 
@@ -134,6 +137,9 @@ class GreetingPlaybook:
     def dialog(self, name: str) -> Dialog:
         return PLAYBOOK.dialog(name)
 
+    def knows(self, name: str) -> bool:
+        return PLAYBOOK.knows(name)
+
     def route(self, event: Event, ctx: ServiceContext) -> Routed:
         parts: Sequence[Part] = [Text("hello")]
         return parts if ctx.person else StartDialog("registration", lead=(Text("first"),))
@@ -166,3 +172,13 @@ def test_delivery_ids_older_than_an_hour_are_forgotten(chat: ChatHarness, clock)
     clock.advance(minutes=31)
     assert forget_old_deliveries(chat.store, clock) >= 1
     assert not chat.send(UserSaid("help"), delivery_id="Ev-old").duplicate
+
+
+def test_a_state_from_a_dialog_that_no_longer_exists_is_dropped(chat: ChatHarness, clock) -> None:
+    with chat.store.transaction() as uow:
+        uow.people.touch_identity(chat.identity, {}, clock.now())
+        uow.conversations.save(chat.identity, DialogState(dialog="retired", dialog_version=1,
+                                                          pending_step="x"), clock.now())
+    chat.say("hello")
+    assert chat.last is not None and chat.last.incident is None
+    chat.expect_question("begin")  # a newcomer again, not an endless apology
