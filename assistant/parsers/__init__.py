@@ -7,7 +7,6 @@ from assistant.parsers.text import full_name, one_line
 from assistant.parsers.time_zone import time_zone
 
 
-
 def warm_up() -> None:
     """Build the city and country indexes ahead of the first question that needs them
     (about a second and a half): the terminal and servers call this in the background."""
