@@ -17,7 +17,7 @@ from typing import Protocol
 
 from assistant import runtime
 from assistant.clock import Clock
-from assistant.events import ConversationStarted, Event
+from assistant.events import Event
 from assistant.i18n import Translator, normalise_language
 from assistant.messages import Part, Reply, Text
 from assistant.ports import StaleState, Store, UnitOfWork
@@ -210,8 +210,4 @@ def _incident_ref() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(6))
 
 
-def is_greeting(event: Event) -> bool:
-    return isinstance(event.action, ConversationStarted)
-
-
-__all__ = ["DialogState", "Playbook", "StartDialog", "TurnHandler", "TurnResult", "is_greeting"]
+__all__ = ["DialogState", "Playbook", "StartDialog", "TurnHandler", "TurnResult"]

@@ -6,7 +6,6 @@ both conversations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -108,6 +107,3 @@ def shown(key: str, value: str, ctx: StepContext) -> str:
         return LANGUAGE_NAMES.get(value, value)
     return value
 
-
-def labels(keys: Sequence[str], ctx: StepContext) -> list[Choice]:
-    return [Choice(key, f"fields.{key}.label") for key in keys]

@@ -49,7 +49,3 @@ def _sqlite_engine(url: str, *, in_memory: bool, echo: bool) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
-
-
-def default_sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'spoke.db'}"

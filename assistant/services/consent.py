@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 
 from assistant.model import ConsentRecord
-from assistant.runtime import Directory, NetworkInfo
+from assistant.runtime import NetworkInfo
 from assistant.services.context import Refused, ServiceContext
 
 AGREE = "agree@"
@@ -40,10 +40,6 @@ def withdraw_consent(ctx: ServiceContext, person_id: int, network: NetworkInfo) 
 
 def consent_text(network: NetworkInfo, language: str) -> str:
     return network.consent_text.get(language) or network.consent_text.get("en", "")
-
-
-def agreed_networks(directory: Directory) -> list[str]:
-    return sorted(directory.consents)
 
 
 def _hash(network: NetworkInfo, language: str) -> str:
