@@ -13,6 +13,8 @@ from assistant.ports import Notifier, RetryLater, Sent, Store, Unreachable
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
+BACKOFF_BASE = 10.0  # seconds
+BACKOFF_CAP = 3600.0
 
 
 class Sender:
@@ -47,10 +49,15 @@ class Sender:
                 elif message.attempts >= MAX_ATTEMPTS:
                     uow.outbox.give_up(message.id, "failed", result.code)
                 else:
-                    uow.outbox.retry(message.id, at + self._backoff(result), result.code)
+                    uow.outbox.retry(message.id, at + self._backoff(result, message.attempts),
+                                     result.code)
         return sent
 
-    def _backoff(self, result: RetryLater) -> timedelta:
+    def _backoff(self, result: RetryLater, attempts: int) -> timedelta:
+        """The platform's Retry-After when it gives one; otherwise exponential backoff with
+        full jitter (10 s, 20 s, 40 s ... capped at an hour), so a long outage is outlasted
+        rather than used up in two minutes."""
         if result.after_seconds is not None:
             return timedelta(seconds=result.after_seconds)
-        return timedelta(seconds=self._rng.uniform(0, 30))  # full jitter
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0))
+        return timedelta(seconds=self._rng.uniform(0, ceiling))

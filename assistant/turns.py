@@ -20,7 +20,8 @@ from assistant.clock import Clock
 from assistant.events import Event
 from assistant.i18n import Translator, normalise_language
 from assistant.messages import Part, Reply, Text
-from assistant.ports import StaleState, Store, UnitOfWork
+from assistant.model import ConsentRecord
+from assistant.ports import Arrival, StaleState, Store, UnitOfWork
 from assistant.runtime import Dialog, DialogState, Directory, StepContext
 from assistant.services.context import ServiceContext
 
@@ -103,8 +104,8 @@ class TurnHandler:
     def _turn(self, uow: UnitOfWork, event: Event) -> list[Reply]:
         now = self._clock.now()
         key = event.actor.identity
-        uow.people.touch_identity(key, event.address, now)
-        ctx = self._service_context(uow, event)
+        arrival = uow.people.arrive(key, event.address, now)
+        ctx = self._service_context(uow, event, arrival)
         state = uow.conversations.active(key)
         if state is not None and not self._playbook.knows(state.dialog):
             # Saved by a version of Spoke that had this dialog; nothing can resume it.
@@ -141,23 +142,19 @@ class TurnHandler:
             parts += list(dialog.finish(outcome.finished, ctx))
         return [Reply(tuple(parts))] if parts else []
 
-    def _service_context(self, uow: UnitOfWork, event: Event) -> ServiceContext:
-        person = uow.people.by_identity(event.actor.identity)
-        language = normalise_language(
-            (person.language if person else None)
-            or uow.people.language_of(event.actor.identity)
-            or event.hints.language)
-        directory = Directory(networks=tuple(uow.networks.all()))
+    def _service_context(self, uow: UnitOfWork, event: Event,
+                         arrival: Arrival | None = None) -> ServiceContext:
+        if arrival is None:
+            arrival = uow.people.arrival(event.actor.identity)
+        person = arrival.person
+        language = normalise_language(arrival.language or event.hints.language)
+        directory = Directory(networks=uow.networks.all)
         if person is not None:
-            memberships = {m.network: m.status for m in uow.memberships.of(person.id)}
-            consents: dict[str, str] = {}
-            for record in uow.consents.history(person.id):  # oldest first: the last one counts
-                if record.decision == "given":
-                    consents[record.network] = record.version
-                else:
-                    consents.pop(record.network, None)
-            directory = replace(directory, person=person.profile(), memberships=memberships,
-                                consents=consents)
+            person_id = person.id
+            directory = Directory(
+                networks=uow.networks.all, person=person.profile(),
+                memberships=lambda: {m.network: m.status for m in uow.memberships.of(person_id)},
+                consents=lambda: current_consents(uow.consents.history(person_id)))
         return ServiceContext(uow=uow, actor=event.actor, now=self._clock.now(),
                               t=Translator(language), hints=event.hints, directory=directory,
                               person=person, address=dict(event.address))
@@ -181,7 +178,7 @@ class TurnHandler:
                 if not uow.processed.add(event.delivery_id, self._clock.now()):
                     return TurnResult(duplicate=True, incident=incident)
                 language = normalise_language(
-                    uow.people.language_of(event.actor.identity) or event.hints.language)
+                    uow.people.arrival(event.actor.identity).language or event.hints.language)
                 parts: list[Part] = [Text(Translator(language)("runtime.apology", ref=incident))]
                 parts += self._pending_question(uow, event)
                 reply = Reply(tuple(parts))
@@ -203,6 +200,17 @@ class TurnHandler:
             return list(resumed.parts)
         except Exception:
             return []
+
+
+def current_consents(history: Sequence[ConsentRecord]) -> dict[str, str]:
+    """Network slug -> agreement version, from the append-only history (oldest first)."""
+    consents: dict[str, str] = {}
+    for record in history:
+        if record.decision == "given":
+            consents[record.network] = record.version
+        else:
+            consents.pop(record.network, None)
+    return consents
 
 
 def _incident_ref() -> str:

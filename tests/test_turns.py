@@ -176,7 +176,7 @@ def test_delivery_ids_older_than_an_hour_are_forgotten(chat: ChatHarness, clock)
 
 def test_a_state_from_a_dialog_that_no_longer_exists_is_dropped(chat: ChatHarness, clock) -> None:
     with chat.store.transaction() as uow:
-        uow.people.touch_identity(chat.identity, {}, clock.now())
+        uow.people.arrive(chat.identity, {}, clock.now())
         uow.conversations.save(chat.identity, DialogState(dialog="retired", dialog_version=1,
                                                           pending_step="x"), clock.now())
     chat.say("hello")

@@ -6,6 +6,7 @@ catalogue id shown on "help" before the same question is asked again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,17 +35,44 @@ class NetworkInfo:
     consent_hash: Mapping[str, str]
 
 
-@dataclass(frozen=True)
 class Directory:
-    """The slice of the world a turn hands to dialogs: networks and the reader's profile."""
+    """The slice of the world a turn hands to dialogs: networks and the reader's standing.
 
-    networks: tuple[NetworkInfo, ...] = ()
-    person: Mapping[str, Any] | None = None
-    memberships: Mapping[str, str] = field(default_factory=dict)  # slug -> status
-    consents: Mapping[str, str] = field(default_factory=dict)  # slug -> version agreed
+    Each part may be given as a value or as a loader called on first use: most questions
+    (a name, an e-mail) read none of it, and a turn should not pay for what it never reads.
+    Read-only once built; it lives for one turn, inside its transaction."""
+
+    def __init__(self,
+                 networks: Sequence[NetworkInfo] | Callable[[], Sequence[NetworkInfo]] = (),
+                 person: Mapping[str, Any] | None = None,
+                 memberships: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
+                 consents: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
+                 ) -> None:
+        self.person = person
+        self._networks = networks
+        self._memberships = memberships or {}
+        self._consents = consents or {}
+
+    @functools.cached_property
+    def networks(self) -> tuple[NetworkInfo, ...]:
+        return tuple(_resolve(self._networks))
+
+    @functools.cached_property
+    def memberships(self) -> Mapping[str, str]:
+        """Network slug -> membership status."""
+        return dict(_resolve(self._memberships))
+
+    @functools.cached_property
+    def consents(self) -> Mapping[str, str]:
+        """Network slug -> version of the agreement currently given."""
+        return dict(_resolve(self._consents))
 
     def network(self, slug: str) -> NetworkInfo | None:
         return next((n for n in self.networks if n.slug == slug), None)
+
+
+def _resolve(source: Any) -> Any:
+    return source() if callable(source) else source
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from assistant.model import ConsentRecord, Membership, ParticipantRow, Person
-from storage.repositories._sql import insert_ignoring_duplicates
+from assistant.ports import Arrival
 from storage.tables import ConsentEventRow, IdentityRow, MembershipRow, NetworkRow, PersonRow
 
 PERSON = PersonRow.__table__  # type: ignore[attr-defined]
@@ -22,22 +24,22 @@ class SqlPeople:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    def arrive(self, identity: str, address: dict[str, Any], at: datetime) -> Arrival:
+        statement = _arrive_statement(self._conn.dialect.name, keep_address=not address)
+        seen = self._conn.execute(statement, {"identity": identity, "address": address,
+                                              "last_seen_at": at}).one()
+        person = self._by_id(seen.person_id) if seen.person_id is not None else None
+        return Arrival(person, person.language if person else seen.language)
+
+    def arrival(self, identity: str) -> Arrival:
+        row = self._conn.execute(_ARRIVAL, {"identity": identity}).first()
+        if row is None:
+            return Arrival(None, None)
+        person = _person(row) if row.id is not None and row.deleted_at is None else None
+        return Arrival(person, person.language if person else row.identity_language)
+
     def by_identity(self, identity: str) -> Person | None:
-        row = self._conn.execute(
-            select(PERSON).join(IDENTITY, IDENTITY.c.person_id == PERSON.c.id)
-            .where(IDENTITY.c.identity == identity, PERSON.c.deleted_at.is_(None))).first()
-        return _person(row) if row else None
-
-    def language_of(self, identity: str) -> str | None:
-        return self._conn.execute(
-            select(IDENTITY.c.language).where(IDENTITY.c.identity == identity)).scalar()
-
-    def touch_identity(self, identity: str, address: dict[str, Any], at: datetime) -> None:
-        inserted = insert_ignoring_duplicates(self._conn, IDENTITY, {
-            "identity": identity, "address": address, "last_seen_at": at}, "identity")
-        if not inserted and address:  # refreshed each turn: proactive sends use the newest
-            self._conn.execute(update(IDENTITY).where(IDENTITY.c.identity == identity)
-                               .values(address=address, last_seen_at=at))
+        return self.arrival(identity).person
 
     def set_identity_language(self, identity: str, language: str) -> None:
         self._conn.execute(update(IDENTITY).where(IDENTITY.c.identity == identity)
@@ -76,7 +78,11 @@ class SqlPeople:
                            .values(person_id=None, address={}, language=None))
 
     def _get(self, person_id: int) -> Person:
-        return _person(self._conn.execute(select(PERSON).where(PERSON.c.id == person_id)).one())
+        return _person(self._conn.execute(_PERSON_BY_ID, {"person_id": person_id}).one())
+
+    def _by_id(self, person_id: int) -> Person | None:
+        row = self._conn.execute(_PERSON_BY_ID, {"person_id": person_id}).first()
+        return _person(row) if row is not None and row.deleted_at is None else None
 
 
 class SqlMemberships:
@@ -136,6 +142,29 @@ class SqlConsents:
             .where(CONSENT.c.person_id == person_id).order_by(CONSENT.c.at, CONSENT.c.id))
         return [ConsentRecord(r.slug, r.version, r.text_hash, r.language, r.decision, r.at)
                 for r in rows]
+
+
+# Built once: statements executed with separate parameters hit SQLAlchemy's compiled cache
+# instead of coercing values on every turn (the bench showed that as the largest cost).
+_PERSON_BY_ID = select(PERSON).where(PERSON.c.id == bindparam("person_id"))
+_ARRIVAL = (select(PERSON, IDENTITY.c.language.label("identity_language"))
+            .select_from(IDENTITY.outerjoin(PERSON, PERSON.c.id == IDENTITY.c.person_id))
+            .where(IDENTITY.c.identity == bindparam("identity")))
+
+
+@functools.cache
+def _arrive_statement(dialect: str, *, keep_address: bool) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE ... RETURNING: one round trip that records the
+    identity, refreshes its address (unless this event carried none) and says who it is."""
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = builder(IDENTITY).values(identity=bindparam("identity"),
+                                         address=bindparam("address"),
+                                         last_seen_at=bindparam("last_seen_at"))
+    refreshed = {"last_seen_at": statement.excluded.last_seen_at}
+    if not keep_address:
+        refreshed["address"] = statement.excluded.address
+    return statement.on_conflict_do_update(index_elements=["identity"], set_=refreshed).returning(
+        IDENTITY.c.person_id, IDENTITY.c.language)
 
 
 def _network_id(conn: Connection, slug: str) -> int:
