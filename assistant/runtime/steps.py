@@ -187,7 +187,9 @@ class Dialog:
     migrations: Mapping[int, Migration] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        keys = [step.key for step in flatten(self.steps)]
+        # Steps are looked up several times a turn: flatten the Sub dialogs once.
+        object.__setattr__(self, "_flat", flatten(self.steps))
+        keys = [step.key for step in self.flat_steps]
         duplicates = {key for key in keys if keys.count(key) > 1}
         if duplicates:
             # A duplicate key would silently share one answer between two questions.
@@ -198,7 +200,8 @@ class Dialog:
 
     @property
     def flat_steps(self) -> tuple[Step, ...]:
-        return flatten(self.steps)
+        flat: tuple[Step, ...] = self.__dict__["_flat"]
+        return flat
 
     def step(self, key: str) -> Step | None:
         return next((s for s in self.flat_steps if s.key == key), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assistant.ports import StaleState
@@ -33,15 +33,11 @@ class SqlConversations:
         self._conn = conn
 
     def active(self, key: str) -> DialogState | None:
-        row = self._conn.execute(
-            select(STATE).where(STATE.c.conversation_key == key, STATE.c.paused.is_(False))
-            .order_by(STATE.c.updated_at.desc()).limit(1)).mappings().first()
+        row = self._conn.execute(_ACTIVE, {"key": key}).mappings().first()
         return _state(row) if row else None
 
     def load(self, key: str, dialog: str) -> DialogState | None:
-        row = self._conn.execute(
-            select(STATE).where(STATE.c.conversation_key == key, STATE.c.dialog == dialog)
-        ).mappings().first()
+        row = self._conn.execute(_LOAD, {"key": key, "dialog": dialog}).mappings().first()
         return _state(row) if row else None
 
     def save(self, key: str, state: DialogState, at: datetime) -> DialogState:
@@ -54,15 +50,14 @@ class SqlConversations:
         if state.revision == 0:
             try:
                 with self._conn.begin_nested():
-                    self._conn.execute(insert(STATE).values(
-                        conversation_key=key, dialog=state.dialog, revision=1, **values))
+                    self._conn.execute(_INSERT, {"conversation_key": key, "dialog": state.dialog,
+                                                 "revision": 1, **values})
             except IntegrityError as clash:
                 raise StaleState(state.dialog) from clash
             return _with_revision(state, 1)
-        changed = self._conn.execute(
-            update(STATE).where(STATE.c.conversation_key == key, STATE.c.dialog == state.dialog,
-                                STATE.c.revision == state.revision)
-            .values(revision=state.revision + 1, **values)).rowcount
+        changed = self._conn.execute(_UPDATE, {
+            "key": key, "dialog_name": state.dialog, "seen": state.revision,
+            "revision": state.revision + 1, **values}).rowcount
         if changed != 1:
             raise StaleState(state.dialog)
         return _with_revision(state, state.revision + 1)
@@ -76,6 +71,19 @@ class SqlConversations:
 
     def delete_all(self, key: str) -> None:
         self._conn.execute(delete(STATE).where(STATE.c.conversation_key == key))
+
+
+# Built once and executed with parameters: SQLAlchemy's compiled cache then does the work
+# that building `.values(...)` statements redid on every turn.
+_ACTIVE = (select(STATE).where(STATE.c.conversation_key == bindparam("key"),
+                               STATE.c.paused.is_(False))
+           .order_by(STATE.c.updated_at.desc()).limit(1))
+_LOAD = select(STATE).where(STATE.c.conversation_key == bindparam("key"),
+                            STATE.c.dialog == bindparam("dialog"))
+_INSERT = insert(STATE)
+_UPDATE = update(STATE).where(STATE.c.conversation_key == bindparam("key"),
+                              STATE.c.dialog == bindparam("dialog_name"),
+                              STATE.c.revision == bindparam("seen"))
 
 
 def _with_revision(state: DialogState, revision: int) -> DialogState:

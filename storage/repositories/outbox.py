@@ -21,9 +21,10 @@ class SqlOutbox:
 
     def add(self, identity: str, address: dict[str, Any], reply: Reply, dedupe_key: str,
             due_at: datetime) -> None:
-        self._conn.execute(insert(OUTBOX).values(
-            dedupe_key=dedupe_key, identity=identity, address=address,
-            payload=reply_to_json(reply), status="pending", due_at=due_at, created_at=due_at))
+        self._conn.execute(_ADD, {
+            "dedupe_key": dedupe_key, "identity": identity, "address": address,
+            "payload": reply_to_json(reply), "status": "pending", "due_at": due_at,
+            "created_at": due_at})
 
     def claim(self, worker: str, now: datetime, lease_until: datetime, batch: int,
               identity: str | None = None) -> list[Outgoing]:
@@ -63,6 +64,9 @@ class SqlOutbox:
     def forget(self, identities: Sequence[str]) -> None:
         """Deleting someone's data takes their queued and sent message copies too."""
         self._conn.execute(delete(OUTBOX).where(OUTBOX.c.identity.in_(list(identities))))
+
+
+_ADD = insert(OUTBOX)  # executed with parameters, so its compiled form is cached
 
 
 class SqlAudit:
