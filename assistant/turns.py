@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -61,12 +61,10 @@ class TurnResult:
 
 
 class TurnHandler:
-    def __init__(self, store: Store, clock: Clock, playbook: Playbook,
-                 on_committed: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, playbook: Playbook) -> None:
         self._store = store
         self._clock = clock
         self._playbook = playbook
-        self._on_committed = on_committed
 
     async def handle(self, event: Event) -> TurnResult:
         """The async entry point for adapters; the database work runs in a thread."""
@@ -83,8 +81,6 @@ class TurnHandler:
         log.info("turn", extra={
             "event": "turn.done", "outcome": "duplicate" if result.duplicate else "ok",
             "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
-        if self._on_committed and result.replies:
-            self._on_committed()
         return result
 
     def _run_with_retries(self, event: Event) -> TurnResult:
