@@ -38,15 +38,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
@@ -58,6 +56,7 @@ from dialogs import PLAYBOOK
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.repositories import SqlStore
+from storage.scratch import scratch_database
 
 BENCH = Path(__file__).resolve().parent
 BASELINE_VENV = BENCH / ".venv-baseline"
@@ -223,24 +222,8 @@ def sqlite_memory_store() -> SqlStore:
     return SqlStore(engine)
 
 
-@contextmanager
-def fresh_postgres(base_url: str) -> Iterator[str]:
-    """A new, empty database on the server, dropped afterwards (as tests/conftest.py does)."""
-    base = make_url(base_url)
-    name = f"spoke_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def measure_postgres(base_url: str, users: int) -> Run:
-    with fresh_postgres(base_url) as url:
+    with scratch_database(base_url, prefix="spoke_bench") as url:
         upgrade(url)
         store = SqlStore(make_engine(url))
         try:

@@ -4,18 +4,16 @@ a fake clock, and a chat harness over the real turn handler."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from assistant.clock import FakeClock
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.repositories import SqlStore
+from storage.scratch import scratch_database
 
 POSTGRES_URL = os.environ.get("SPOKE_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("SPOKE_REQUIRE_POSTGRES") == "1"
@@ -33,26 +31,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def fresh_postgres_url() -> Iterator[str]:
-    """A new, empty database on the test server, dropped afterwards."""
-    base = make_url(POSTGRES_URL)
-    name = f"spoke_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def database_url(engine: str, tmp_path: Path) -> Iterator[str]:
     if engine == "sqlite":
         yield f"sqlite:///{tmp_path / 'spoke.db'}"
     else:
-        yield from fresh_postgres_url()
+        with scratch_database(POSTGRES_URL) as url:
+            yield url
 
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
