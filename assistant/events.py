@@ -52,17 +52,28 @@ class ConversationStarted:
     pass
 
 
-Action = UserSaid | UserChose | FormSubmitted | ConversationStarted
+@dataclass(frozen=True)
+class HomeOpened:
+    """The person opened the app's home page (Slack's App Home tab)."""
+
+
+Action = UserSaid | UserChose | FormSubmitted | ConversationStarted | HomeOpened
 
 
 @dataclass(frozen=True)
 class Event:
     """`delivery_id` is the platform's id for this delivery (Slack event_id, Teams activity
     id); the same id is never processed twice. `address` is opaque to the core: the adapter
-    stores it to send proactive messages later."""
+    stores it to send proactive messages later. Keys starting with `_` belong to this
+    delivery only (a Slack trigger id lives three seconds) and are not kept."""
 
     delivery_id: str
     actor: Actor
     action: Action
     address: dict[str, Any] = field(default_factory=dict)
     hints: Hints = field(default_factory=Hints)
+    # What the front-end can show beyond text: "buttons", "forms" (modals, card forms).
+    capabilities: frozenset[str] = frozenset()
+
+    def lasting_address(self) -> dict[str, Any]:
+        return {key: value for key, value in self.address.items() if not key.startswith("_")}

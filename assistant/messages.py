@@ -80,6 +80,8 @@ class Form:
     title: str
     ref: str
     fields: tuple[FormField, ...] = ()
+    submit: str = ""
+    close: str = ""
 
     def fallback_text(self) -> str:
         return "\n".join([self.title] + [f"- {f.label}" for f in self.fields])
@@ -109,6 +111,7 @@ class Reply:
     parts: tuple[Part, ...]
     private: bool = True
     replaces: str | None = None
+    surface: str = "chat"  # "chat", or "home": the app's home page where a platform has one
 
     def fallback_text(self) -> str:
         return "\n\n".join(part.fallback_text() for part in self.parts)
@@ -119,6 +122,7 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
     return {
         "private": reply.private,
         "replaces": reply.replaces,
+        "surface": reply.surface,
         "parts": [_part_to_json(part) for part in reply.parts],
     }
 
@@ -128,6 +132,7 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
         parts=tuple(_part_from_json(part) for part in data["parts"]),
         private=bool(data.get("private", True)),
         replaces=data.get("replaces"),
+        surface=str(data.get("surface", "chat")),
     )
 
 
@@ -146,8 +151,8 @@ def _part_to_json(part: Part) -> dict[str, Any]:
             return {"type": "card", "title": title,
                     "facts": [{"label": f.label, "value": f.value} for f in facts],
                     "actions": [{"label": o.label, "ref": o.ref} for o in actions]}
-        case Form(title=title, ref=ref, fields=fields):
-            return {"type": "form", "title": title, "ref": ref,
+        case Form(title=title, ref=ref, fields=fields, submit=submit, close=close):
+            return {"type": "form", "title": title, "ref": ref, "submit": submit, "close": close,
                     "fields": [{"key": f.key, "label": f.label, "value": f.value,
                                 "error": f.error, "multiline": f.multiline} for f in fields]}
         case File(name=name, media_type=media_type, content=content, caption=caption):
@@ -167,7 +172,7 @@ def _part_from_json(data: dict[str, Any]) -> Part:
         return Card(data["title"], facts, _options(data["actions"]))
     if kind == "form":
         fields = tuple(FormField(**f) for f in data["fields"])
-        return Form(data["title"], data["ref"], fields)
+        return Form(data["title"], data["ref"], fields, data.get("submit", ""), data.get("close", ""))
     if kind == "file":
         return File(data["name"], data["media_type"], base64.b64decode(data["content"]),
                     data.get("caption", ""))

@@ -3,12 +3,16 @@ records what happened. At-least-once delivery, exactly-once state."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from assistant.clock import Clock
-from assistant.ports import Notifier, RetryLater, Sent, Store, Unreachable
+from assistant.messages import Outgoing
+from assistant.ports import Notifier, RetryLater, SendResult, Sent, Store, Unreachable
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -19,19 +23,22 @@ BACKOFF_CAP = 3600.0
 
 class Sender:
     def __init__(self, store: Store, notifier: Notifier, clock: Clock, worker: str,
-                 identity: str | None = None, rng: random.Random | None = None) -> None:
+                 identity: str | None = None, platforms: Sequence[str] | None = None,
+                 rng: random.Random | None = None) -> None:
         self._store = store
         self._notifier = notifier
         self._clock = clock
         self._worker = worker
         self._identity = identity  # the console sends only its own reader's messages
+        self._platforms = platforms  # a server sends only for the platforms it serves
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
 
     async def deliver_due(self, batch: int = 50) -> int:
         """Send what is due now; returns how many were sent."""
         now = self._clock.now()
         with self._store.transaction() as uow:
-            claimed = uow.outbox.claim(self._worker, now, now + LEASE, batch, self._identity)
+            claimed = uow.outbox.claim(self._worker, now, now + LEASE, batch, self._identity,
+                                       self._platforms)
         sent = 0
         for message in claimed:
             try:
@@ -61,3 +68,66 @@ class Sender:
             return timedelta(seconds=result.after_seconds)
         ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0))
         return timedelta(seconds=self._rng.uniform(0, ceiling))
+
+
+class PlatformNotifier:
+    """Hands each message to the notifier of its identity's platform (`slack:...`)."""
+
+    def __init__(self, notifiers: Mapping[str, Notifier]) -> None:
+        self._notifiers = dict(notifiers)
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return tuple(self._notifiers)
+
+    async def send(self, message: Outgoing) -> SendResult:
+        notifier = self._notifiers.get(message.identity.partition(":")[0])
+        if notifier is None:
+            return Unreachable("no_front_end")
+        return await notifier.send(message)
+
+
+class OutboxPump:
+    """Runs the sender when a turn has queued something, and on a steady tick for scheduled
+    and retried rows. APScheduler is only the alarm clock: the rows, their due times and
+    leases live in the outbox table, so a killed process loses nothing."""
+
+    def __init__(self, sender: Sender, tick_seconds: float = 15.0, batch: int = 50) -> None:
+        self._sender = sender
+        self._tick = tick_seconds
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._scheduler: object | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(self.wake, "interval", seconds=self._tick, id="outbox-tick",
+                          coalesce=True, max_instances=1, replace_existing=True)
+        scheduler.start()
+        self._scheduler = scheduler
+        self._task = asyncio.create_task(self._run(), name="outbox-pump")
+        self.wake()
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)  # type: ignore[attr-defined]
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                while await self._sender.deliver_due(self._batch) >= self._batch:
+                    pass  # more were due than one batch: keep going
+            except Exception:
+                log.exception("outbox pump failed", extra={"event": "outbox.pump_failed"})

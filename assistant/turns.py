@@ -17,7 +17,7 @@ from typing import Protocol
 
 from assistant import runtime
 from assistant.clock import Clock
-from assistant.events import Event
+from assistant.events import Event, HomeOpened
 from assistant.i18n import Translator, normalise_language
 from assistant.messages import Part, Reply, Text
 from assistant.model import ConsentRecord
@@ -38,7 +38,14 @@ class StartDialog:
     lead: tuple[Part, ...] = ()
 
 
-Routed = Sequence[Part] | StartDialog
+@dataclass(frozen=True)
+class HomePage:
+    """What the router shows on the app's home page instead of in the chat."""
+
+    parts: tuple[Part, ...]
+
+
+Routed = Sequence[Part] | StartDialog | HomePage
 
 
 class Playbook(Protocol):
@@ -58,6 +65,14 @@ class TurnResult:
     replies: tuple[Reply, ...] = ()
     duplicate: bool = False
     incident: str | None = None
+    # A submitted form's field errors, for the front-end to show on the form itself.
+    form_errors: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class _Said:
+    replies: list[Reply]
+    form_errors: dict[str, str] | None = None
 
 
 class TurnHandler:
@@ -89,21 +104,23 @@ class TurnHandler:
                 with self._store.transaction() as uow:
                     if not uow.processed.add(event.delivery_id, self._clock.now()):
                         return TurnResult(duplicate=True)
-                    replies = self._turn(uow, event)
-                    self._queue(uow, event, replies)
-                return TurnResult(tuple(replies))
+                    said = self._turn(uow, event)
+                    self._queue(uow, event, said.replies)
+                return TurnResult(tuple(said.replies), form_errors=said.form_errors)
             except StaleState:
                 # Another device answered this conversation meanwhile: rerun on its state.
                 continue
         raise StaleState("conversation kept changing")
 
-    def _turn(self, uow: UnitOfWork, event: Event) -> list[Reply]:
+    def _turn(self, uow: UnitOfWork, event: Event) -> _Said:
         now = self._clock.now()
         key = event.actor.identity
-        arrival = uow.people.arrive(key, event.address, now)
+        arrival = uow.people.arrive(key, event.lasting_address(), now)
         ctx = self._service_context(uow, event, arrival)
         state = uow.conversations.active(key)
-        if state is not None and not self._playbook.knows(state.dialog):
+        if isinstance(event.action, HomeOpened):
+            state = None  # opening the home page answers no question
+        elif state is not None and not self._playbook.knows(state.dialog):
             # Saved by a version of Spoke that had this dialog; nothing can resume it.
             log.warning("dropped state of an unknown dialog", extra={"event": "turn.unknown_dialog",
                                                                     "dialog": state.dialog})
@@ -114,8 +131,10 @@ class TurnHandler:
             outcome = runtime.advance(dialog, state, event.action, self._step_context(ctx))
             return self._settle(uow, ctx, dialog, outcome, state.revision)
         routed = self._playbook.route(event, ctx)
+        if isinstance(routed, HomePage):
+            return _Said([Reply(routed.parts, surface="home")])
         if not isinstance(routed, StartDialog):
-            return [Reply(tuple(routed))] if routed else []
+            return _Said([Reply(tuple(routed))] if routed else [])
         dialog = self._playbook.dialog(routed.dialog)
         saved = uow.conversations.load(key, dialog.name)
         step_ctx = self._step_context(ctx)
@@ -127,7 +146,7 @@ class TurnHandler:
         return self._settle(uow, ctx, dialog, outcome, None)
 
     def _settle(self, uow: UnitOfWork, ctx: ServiceContext, dialog: Dialog,
-                outcome: runtime.Outcome, seen_revision: int | None) -> list[Reply]:
+                outcome: runtime.Outcome, seen_revision: int | None) -> _Said:
         key = ctx.actor.identity
         parts = list(outcome.parts)
         if outcome.state is not None:
@@ -136,7 +155,7 @@ class TurnHandler:
             uow.conversations.delete(key, dialog.name, seen_revision)
         if outcome.finished is not None and dialog.finish is not None:
             parts += list(dialog.finish(outcome.finished, ctx))
-        return [Reply(tuple(parts))] if parts else []
+        return _Said([Reply(tuple(parts))] if parts else [], outcome.form_errors)
 
     def _service_context(self, uow: UnitOfWork, event: Event,
                          arrival: Arrival | None = None) -> ServiceContext:
@@ -153,13 +172,14 @@ class TurnHandler:
                 consents=lambda: current_consents(uow.consents.history(person_id)))
         return ServiceContext(uow=uow, actor=event.actor, now=self._clock.now(),
                               t=Translator(language), hints=event.hints, directory=directory,
-                              person=person, address=dict(event.address))
+                              person=person, address=dict(event.address),
+                              capabilities=event.capabilities)
 
     @staticmethod
     def _step_context(ctx: ServiceContext) -> StepContext:
         zone = (ctx.person.time_zone if ctx.person else None) or ctx.hints.time_zone
         return StepContext(t=ctx.t, time_zone=zone, now=ctx.now, hints=ctx.hints,
-                           directory=ctx.directory, answers={})
+                           directory=ctx.directory, answers={}, capabilities=ctx.capabilities)
 
     def _queue(self, uow: UnitOfWork, event: Event, replies: Sequence[Reply]) -> None:
         for position, reply in enumerate(replies):
@@ -214,4 +234,4 @@ def _incident_ref() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(6))
 
 
-__all__ = ["DialogState", "Playbook", "StartDialog", "TurnHandler", "TurnResult"]
+__all__ = ["DialogState", "HomePage", "Playbook", "StartDialog", "TurnHandler", "TurnResult"]

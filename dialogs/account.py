@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from assistant.messages import Card, Fact, Part, Text
-from assistant.runtime import Answers, Choice, Choose, Confirm, Dialog, StepContext
+from assistant.runtime import Answers, Choice, Choose, Confirm, Dialog, Fill, StepContext
 from assistant.services.consent import agreement_token, consent_text
 from assistant.services.context import Refused, ServiceContext
 from assistant.services.membership import join_networks, joinable, leave_network, withdraw_from
@@ -31,9 +31,21 @@ def profile_card(ctx: StepContext | ServiceContext) -> Card:
 
 # --- profile -------------------------------------------------------------------------------
 
+FORM = "form"
+# The free-text fields, which a form edits at once; lists stay one question each.
+FORM_FIELDS = ("full_name", "email", "organisation", "region", "country", "time_zone")
+
+
 def _field_choices(ctx: StepContext) -> list[Choice]:
-    return [Choice(key, f"fields.{key}.label") for key in EDITABLE] + [
-        Choice(NOTHING, "profile.field.nothing")]
+    choices = [Choice(key, f"fields.{key}.label") for key in EDITABLE]
+    if "forms" in ctx.capabilities:
+        choices.append(Choice(FORM, "profile.field.form"))
+    return [*choices, Choice(NOTHING, "profile.field.nothing")]
+
+
+def _current_profile(ctx: StepContext) -> dict[str, str]:
+    person = ctx.directory.person or {}
+    return {key: str(person.get(key, "")) for key in FORM_FIELDS}
 
 
 def _save_profile(answers: Answers, ctx: ServiceContext) -> Sequence[Part]:
@@ -48,6 +60,8 @@ PROFILE = Dialog(
     steps=(
         Choose("field", "profile.field.ask", options=_field_choices, reviewed=False),
         *editing("field"),
+        Fill("details", "runtime.form.title", fields=FORM_FIELDS, prefill=_current_profile,
+             when=lambda answers: answers.get("field") == FORM, reviewed=False),
     ),
     cancelled="profile.cancelled",
     finish=_save_profile,

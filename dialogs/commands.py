@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from assistant.events import ConversationStarted, Event, FormSubmitted, UserChose, UserSaid
-from assistant.messages import Part, Text
+from assistant.events import (
+    ConversationStarted,
+    Event,
+    FormSubmitted,
+    HomeOpened,
+    UserChose,
+    UserSaid,
+)
+from assistant.messages import Card, Fact, Part, Text
 from assistant.runtime.words import fold
 from assistant.services.context import Refused, ServiceContext
 from assistant.services.personal_data import export_my_data
-from assistant.turns import Routed, StartDialog
+from assistant.turns import HomePage, Routed, StartDialog
 from dialogs.account import consent_card, profile_card
 
 
@@ -71,6 +78,8 @@ def route(event: Event, ctx: ServiceContext) -> Routed:
     action = event.action
     if isinstance(action, ConversationStarted):
         return _greet(ctx)
+    if isinstance(action, HomeOpened):
+        return home_page(ctx)
     if isinstance(action, UserChose | FormSubmitted):
         # A button from a conversation that has ended (or a forged one): change nothing.
         return [Text(ctx.t("runtime.stale_idle")), *_menu(ctx)]
@@ -95,3 +104,17 @@ def _greet(ctx: ServiceContext) -> Routed:
 
 def _menu(ctx: ServiceContext) -> Sequence[Part]:
     return [Text(ctx.t("help.registered" if ctx.person else "help.newcomer"))]
+
+
+def home_page(ctx: ServiceContext) -> HomePage:
+    """Where someone stands, and what they can do next, without starting a conversation."""
+    if ctx.person is None:
+        return HomePage((Text(ctx.t("home.newcomer")), Text(ctx.t("help.newcomer"))))
+    networks = []
+    for slug, status in sorted(ctx.directory.memberships.items()):
+        network = ctx.directory.network(slug)
+        networks.append(Fact(network.name if network else slug, ctx.t(f"home.status.{status}")))
+    standing = Card(ctx.t("home.title", name=ctx.person.full_name), tuple(networks))
+    if not networks:
+        return HomePage((standing, Text(ctx.t("home.no_networks")), Text(ctx.t("help.registered"))))
+    return HomePage((standing, Text(ctx.t("help.registered"))))

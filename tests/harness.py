@@ -33,6 +33,7 @@ class ChatHarness:
     clock: FakeClock
     user: str = "amira"
     hints: Hints = field(default_factory=Hints)
+    capabilities: frozenset[str] = frozenset()
     turns: TurnHandler | None = None
     last: TurnResult | None = None
 
@@ -48,7 +49,8 @@ class ChatHarness:
     def send(self, action: Action, delivery_id: str | None = None) -> TurnResult:
         assert self.turns is not None
         event = Event(delivery_id or f"test:{next(_deliveries)}", Actor(self.identity), action,
-                      address={"user": self.user}, hints=self.hints)
+                      address={"user": self.user}, hints=self.hints,
+                      capabilities=self.capabilities)
         self.last = self.turns.handle_now(event)
         return self.last
 

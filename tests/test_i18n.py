@@ -37,6 +37,7 @@ def ids_in_code() -> set[str]:
     found |= {f"networks.action.join.{s}" for s in joinable}
     found |= {f"registration.networks.state.{s}" for s in joinable}
     found |= {f"networks.joined.{s}" for s in ("active", "waitlisted", "interested")}
+    found |= {f"home.status.{s}" for s in ("active", "waitlisted", "interested")}
     return {i for i in found if not i.endswith(".")}
 
 

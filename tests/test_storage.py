@@ -576,3 +576,12 @@ def test_two_sqlite_writers_take_turns_instead_of_failing_with_database_is_locke
     assert stored.answers["count"] == len(replicas) * rounds
     assert stored.revision == 1 + len(replicas) * rounds
     assert count(sqlite_store, ProcessedEventRow.__table__) == len(replicas) * rounds
+
+
+def test_a_new_address_is_merged_over_the_saved_one(store_on, clock):
+    with store_on.transaction() as uow:
+        uow.people.arrive(AMIRA, {"team": "T1", "user": "U1", "channel": "D1"}, clock.now())
+    with store_on.transaction() as uow:  # a mention in a channel: no direct-message channel
+        uow.people.arrive(AMIRA, {"team": "T1", "user": "U1", "locale": "fr-CA"}, clock.now())
+    assert identity_row(store_on, AMIRA)["address"] == {
+        "team": "T1", "user": "U1", "channel": "D1", "locale": "fr-CA"}

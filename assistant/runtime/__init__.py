@@ -10,6 +10,7 @@ from assistant.runtime.steps import (
     Confirm,
     Dialog,
     Directory,
+    Fill,
     NetworkInfo,
     Review,
     Say,
@@ -20,6 +21,6 @@ from assistant.runtime.steps import (
 
 __all__ = [
     "REVIEW", "Answers", "Ask", "Choice", "Choose", "Confirm", "Dialog", "DialogState",
-    "Directory", "NetworkInfo", "Outcome", "Review", "Say", "Step", "StepContext", "Sub",
+    "Directory", "Fill", "NetworkInfo", "Outcome", "Review", "Say", "Step", "StepContext", "Sub",
     "advance", "next_step", "resume", "start",
 ]

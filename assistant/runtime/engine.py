@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from assistant.events import Action, ConversationStarted, FormSubmitted, UserChose, UserSaid
-from assistant.messages import Card, Fact, Option, Part, Question, Text
+from assistant.messages import Card, Fact, Form, FormField, Option, Part, Question, Text
 from assistant.parsing import Invalid, Valid
 from assistant.runtime.state import REVIEW, DialogState
 from assistant.runtime.steps import (
@@ -21,6 +21,7 @@ from assistant.runtime.steps import (
     Choose,
     Confirm,
     Dialog,
+    Fill,
     Say,
     Step,
     StepContext,
@@ -41,6 +42,8 @@ class Outcome:
     parts: tuple[Part, ...]
     finished: dict[str, Any] | None = None
     cancelled: bool = False
+    # Field key -> translated reason, for a form the front-end shows again with the errors.
+    form_errors: dict[str, str] | None = None
 
 
 def start(dialog: Dialog, ctx: StepContext, preset: dict[str, Any] | None = None) -> Outcome:
@@ -64,6 +67,9 @@ def advance(dialog: Dialog, state: DialogState, action: Action, ctx: StepContext
         case UserChose(ref=ref):
             return _on_click(dialog, state, ref, ctx)
         case FormSubmitted(ref=ref, values=values):
+            step = _pending(dialog, state)
+            if isinstance(step, Fill) and ref == _ref(dialog, state, step.key, "form"):
+                return _on_form(dialog, state, step, values, ctx)
             text = values.get("answer") or values.get(state.pending_step or "", "")
             return _on_click(dialog, state, ref, ctx, typed=text)
         case UserSaid(text=text):
@@ -166,6 +172,8 @@ def _on_click(dialog: Dialog, state: DialogState, ref: str, ctx: StepContext,
             return _take(dialog, state, step, _parse(step, suggestion, _ctx(ctx, state)), ctx)
     if isinstance(step, Confirm) and value in ("yes", "no"):
         return _store(dialog, state, step, value == "yes", ctx)
+    if isinstance(step, Fill) and value == "open":  # a fresh click can open the form again
+        return _repeat(dialog, state, ctx, [])
     if isinstance(step, Choose):
         offered = {choice.value for choice in step.choices(_ctx(ctx, state))}
         if value in offered:
@@ -184,6 +192,8 @@ def _parse(step: Step, text: str, ctx: StepContext) -> Valid[Any] | Invalid:
         return Invalid("runtime.yes_or_no") if decision is None else Valid(decision)
     if isinstance(step, Ask) and step.parse is not None:
         return step.parse(text, ctx)
+    if isinstance(step, Fill):
+        return Invalid("runtime.form.use_form")
     return Valid(" ".join(text.split()))
 
 
@@ -247,8 +257,53 @@ def _settle_proposal(dialog: Dialog, state: DialogState, agreed: bool, ctx: Step
 
 def _prune(dialog: Dialog, state: DialogState, ctx: StepContext) -> DialogState:
     """Drop answers to steps that no longer apply (role changed away from "other")."""
-    stale = [s.key for s in dialog.flat_steps if s.key in state.answers and not s.applies(state.answers)]
+    # Answers a form gave are kept even though their one-at-a-time steps are not asked.
+    filled = {key for s in dialog.flat_steps if isinstance(s, Fill) and s.key in state.answers
+              and s.applies(state.answers) for key in s.fields}
+    stale = [s.key for s in dialog.flat_steps
+             if s.key in state.answers and s.key not in filled and not s.applies(state.answers)]
     return state.without(*stale) if stale else state
+
+
+def _on_form(dialog: Dialog, state: DialogState, step: Fill, values: dict[str, str],
+             ctx: StepContext) -> Outcome:
+    """Every field parsed by its own step; all errors reported at once, nothing stored
+    unless the whole form is valid (a form is one answer)."""
+    errors: dict[str, str] = {}
+    accepted: dict[str, Any] = {}
+    for key in step.fields:
+        field_step = dialog.step(key)
+        text = values.get(key, "")
+        if field_step is None:
+            continue
+        if not text.strip():
+            errors[key] = ctx.t("runtime.empty")
+            continue
+        result = _parse(field_step, text, _ctx(ctx, state))
+        if isinstance(result, Invalid):
+            errors[key] = ctx.t(result.message, **result.args)
+        else:
+            accepted[key] = result.value  # derived values are shown back in the form itself
+    if errors:
+        return Outcome(replace(state, attempts=state.attempts + 1), (), form_errors=errors)
+    for key, value in accepted.items():
+        state = state.with_answer(key, value)
+    return _store(dialog, state, step, True, ctx)
+
+
+def _form(dialog: Dialog, state: DialogState, step: Fill, ctx: StepContext) -> Form:
+    current = dict(step.prefill(ctx)) if step.prefill else {}
+    fields = []
+    for key in step.fields:
+        field_step = dialog.step(key)
+        if field_step is not None:
+            fields.append(FormField(key, _label(dialog, field_step, ctx), current.get(key, "")))
+    return Form(_prompt(step, ctx), _ref(dialog, state, step.key, "form"), tuple(fields),
+                submit=ctx.t("runtime.form.submit"), close=ctx.t("runtime.cancel_button"))
+
+
+def _ref(dialog: Dialog, state: DialogState, key: str, value: str) -> str:
+    return f"{dialog.name}:{key}:{state.nonce}:{value}"
 
 
 # --- runtime commands --------------------------------------------------------------------
@@ -356,7 +411,7 @@ def _ask_next(dialog: Dialog, state: DialogState, ctx: StepContext, lead: list[P
             continue
         if state.pending_step != step.key:
             state = replace(state, pending_step=step.key, asked=state.asked + 1, attempts=0)
-        return Outcome(state, (*lead, _question(dialog, state, step, ctx)))
+        return Outcome(state, (*lead, *_asking(dialog, state, step, ctx)))
 
 
 def _repeat(dialog: Dialog, state: DialogState, ctx: StepContext, lead: list[Part]) -> Outcome:
@@ -366,7 +421,7 @@ def _repeat(dialog: Dialog, state: DialogState, ctx: StepContext, lead: list[Par
     step = _pending(dialog, state)
     if step is None:
         return _ask_next(dialog, state, ctx, lead)
-    return Outcome(state, (*lead, _question(dialog, state, step, ctx)))
+    return Outcome(state, (*lead, *_asking(dialog, state, step, ctx)))
 
 
 def _refuse(dialog: Dialog, state: DialogState, ctx: StepContext, reason: Invalid) -> Outcome:
@@ -376,6 +431,13 @@ def _refuse(dialog: Dialog, state: DialogState, ctx: StepContext, reason: Invali
     if state.attempts >= HELP_AFTER_REFUSALS and step is not None and step.help:
         lead.append(Text(ctx.t(step.help)))
     return _repeat(dialog, state, ctx, lead)
+
+
+def _asking(dialog: Dialog, state: DialogState, step: Step, ctx: StepContext) -> tuple[Part, ...]:
+    if isinstance(step, Fill) and state.proposed is None:
+        # The form, and a button to open it again (a Slack modal needs a fresh click).
+        return (_form(dialog, state, step, _ctx(ctx, state)), _question(dialog, state, step, ctx))
+    return (_question(dialog, state, step, ctx),)
 
 
 def _question(dialog: Dialog, state: DialogState, step: Step, ctx: StepContext) -> Question:
@@ -392,6 +454,8 @@ def _question(dialog: Dialog, state: DialogState, step: Step, ctx: StepContext) 
         options = [option(c.text(ctx.t), c.value) for c in step.choices(ctx)]
     elif isinstance(step, Confirm):
         options = [option(ctx.t("runtime.yes"), "yes"), option(ctx.t("runtime.no"), "no")]
+    elif isinstance(step, Fill):
+        return Question(ctx.t("runtime.form.prompt"), (option(ctx.t("runtime.form.open"), "open"),))
     elif isinstance(step, Ask) and step.suggest is not None and step.key not in state.previous:
         suggestion = step.suggest(ctx)
         if suggestion:

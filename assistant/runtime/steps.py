@@ -85,6 +85,7 @@ class StepContext:
     hints: Hints
     directory: Directory
     answers: Answers
+    capabilities: frozenset[str] = frozenset()
 
     @property
     def language(self) -> str:
@@ -155,6 +156,16 @@ class Choose(Step):
 @dataclass(frozen=True)
 class Confirm(Step):
     """A yes/no question; the answer is a bool."""
+
+
+@dataclass(frozen=True)
+class Fill(Step):
+    """Several answers at once in a form (a Slack modal, a Teams card), for front-ends that
+    can show one. Each field is another step of the dialog, parsed by that step's own parser,
+    so a form and a one-question-at-a-time conversation accept exactly the same answers."""
+
+    fields: tuple[str, ...] = ()
+    prefill: Callable[[StepContext], Mapping[str, str]] | None = None
 
 
 @dataclass(frozen=True)

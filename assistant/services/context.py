@@ -23,6 +23,7 @@ class ServiceContext:
     directory: Directory
     person: Person | None
     address: dict[str, Any]
+    capabilities: frozenset[str] = frozenset()
 
     @property
     def language(self) -> str:

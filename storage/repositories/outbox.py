@@ -27,7 +27,8 @@ class SqlOutbox:
             "created_at": due_at})
 
     def claim(self, worker: str, now: datetime, lease_until: datetime, batch: int,
-              identity: str | None = None) -> list[Outgoing]:
+              identity: str | None = None,
+              platforms: Sequence[str] | None = None) -> list[Outgoing]:
         due = (select(OUTBOX.c.id)
                .where(OUTBOX.c.due_at <= now,
                       or_(OUTBOX.c.not_before.is_(None), OUTBOX.c.not_before <= now),
@@ -36,6 +37,9 @@ class SqlOutbox:
                .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(batch))
         if identity is not None:
             due = due.where(OUTBOX.c.identity == identity)
+        if platforms is not None:
+            due = due.where(or_(*(OUTBOX.c.identity.startswith(f"{p}:", autoescape=True)
+                                  for p in platforms)))
         if self._conn.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
         rows = self._conn.execute(

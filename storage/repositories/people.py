@@ -155,14 +155,21 @@ _ARRIVAL = (select(PERSON, IDENTITY.c.language.label("identity_language"))
 @functools.cache
 def _arrive_statement(dialect: str, *, keep_address: bool) -> Any:
     """INSERT ... ON CONFLICT DO UPDATE ... RETURNING: one round trip that records the
-    identity, refreshes its address (unless this event carried none) and says who it is."""
+    identity, refreshes its address (unless this event carried none) and says who it is.
+
+    The new address is merged over the saved one: an event from a channel knows the team
+    and user but not the direct-message channel a direct message taught us, and must not
+    make us forget it."""
     builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = builder(IDENTITY).values(identity=bindparam("identity"),
                                          address=bindparam("address"),
                                          last_seen_at=bindparam("last_seen_at"))
-    refreshed = {"last_seen_at": statement.excluded.last_seen_at}
+    refreshed: dict[str, Any] = {"last_seen_at": statement.excluded.last_seen_at}
     if not keep_address:
-        refreshed["address"] = statement.excluded.address
+        if dialect == "postgresql":
+            refreshed["address"] = IDENTITY.c.address.op("||")(statement.excluded.address)
+        else:
+            refreshed["address"] = func.json_patch(IDENTITY.c.address, statement.excluded.address)
     return statement.on_conflict_do_update(index_elements=["identity"], set_=refreshed).returning(
         IDENTITY.c.person_id, IDENTITY.c.language)
 
