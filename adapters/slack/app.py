@@ -1,0 +1,76 @@
+"""The slack-bolt listeners: acknowledge, translate, hand the event to the turn handler.
+
+Events are acknowledged by Bolt before the listener runs; buttons and commands ack first;
+a modal submission runs its turn before acknowledging, because field errors must travel in
+the acknowledgement itself (`response_action: errors`), and a turn takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import translate
+from adapters.slack.profiles import SlackProfiles
+from adapters.slack.render import ACTION_PREFIX
+from assistant.events import Event, Hints
+from assistant.turns import TurnHandler
+
+log = logging.getLogger(__name__)
+Wake = Callable[[], None]
+
+
+def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfiles, wake: Wake,
+               bot_user_id: str | None = None) -> AsyncApp:
+    async def authorize(**_: Any) -> AuthorizeResult:
+        # One workspace, one bot token: no auth.test round trip on every request.
+        return AuthorizeResult(enterprise_id=None, team_id=None, bot_token=client.token,
+                               bot_user_id=bot_user_id, bot_id=None)
+
+    bolt = AsyncApp(client=client, authorize=authorize, request_verification_enabled=False,
+                    ignoring_self_events_enabled=False, process_before_response=False,
+                    logger=logging.getLogger("slack_bolt"))
+
+    async def run(make: Callable[[dict[str, Any], Hints], Event | None], body: dict[str, Any],
+                  user: str) -> Any:
+        hints = await profiles.hints(user) if user else Hints()
+        event = make(body, hints)
+        if event is None:
+            return None
+        result = await turns.handle(event)
+        wake()
+        return result
+
+    async def on_event(body: dict[str, Any]) -> None:
+        await run(translate.from_event, body, str((body.get("event") or {}).get("user") or ""))
+
+    for kind in ("message", "app_mention", "app_home_opened"):
+        bolt.event(kind)(on_event)
+
+    @bolt.action(re.compile(f"^{re.escape(ACTION_PREFIX)}"))
+    async def on_choice(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()
+        await run(translate.from_action, body, str((body.get("user") or {}).get("id") or ""))
+
+    @bolt.command("/spoke")
+    async def on_command(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()
+        await run(translate.from_command, body, str(body.get("user_id") or ""))
+
+    @bolt.view("spoke_form")
+    async def on_form(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        result = await run(translate.from_view_submission, body,
+                           str((body.get("user") or {}).get("id") or ""))
+        errors = getattr(result, "form_errors", None)
+        if errors:
+            await ack(response_action="errors", errors=dict(errors))
+        else:
+            await ack()
+
+    return bolt

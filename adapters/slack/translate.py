@@ -1,0 +1,121 @@
+"""Slack payloads in, neutral events out. Pure: the identity comes from the verified
+envelope, never from a button value, and Slack's markup is decoded so the core holds text."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from assistant.events import Action, Actor, Event, FormSubmitted, Hints, HomeOpened, UserChose, UserSaid
+
+CAPABILITIES = frozenset({"buttons", "forms", "home"})
+_LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>|<([^<>|]+)>")
+
+
+def decode(text: str) -> str:
+    """`<mailto:a@b.org|a@b.org>` -> `a@b.org`, `<@U1>` -> ``, then `&lt;` -> `<`."""
+    def plain(match: re.Match[str]) -> str:
+        _target, label, bare = match.groups()
+        if label is not None:
+            return label
+        if bare.startswith(("@", "!", "#")):
+            return ""  # a mention or a channel: not part of the answer
+        return bare.removeprefix("mailto:")
+    unlinked = _LINK.sub(plain, text)
+    return unlinked.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+def identity(team: str, user: str) -> Actor:
+    return Actor(f"slack:{team}/{user}")
+
+
+def from_event(body: dict[str, Any], hints: Hints) -> Event | None:
+    """An Events API callback, or None for events Spoke does not answer (bots, edits...)."""
+    event = body.get("event") or {}
+    team = str(body.get("team_id") or event.get("team") or "")
+    user = str(event.get("user") or "")
+    kind = event.get("type")
+    if not team or not user or event.get("bot_id") or event.get("subtype"):
+        return None
+    address: dict[str, Any] = {"team": team, "user": user}
+    action: Action
+    if kind == "message" and event.get("channel_type") == "im":
+        address["channel"] = event.get("channel")
+        action = UserSaid(decode(str(event.get("text") or "")))
+    elif kind == "app_mention":
+        # Answered in the direct-message channel: a channel never sees personal data.
+        action = UserSaid(decode(str(event.get("text") or "")) or "help")
+    elif kind == "app_home_opened" and event.get("tab") == "home":
+        address["channel"] = event.get("channel")
+        action = HomeOpened()
+    else:
+        return None
+    return Event(f"slack:{body.get('event_id')}", identity(team, user), action, address, hints,
+                 CAPABILITIES)
+
+
+def from_action(body: dict[str, Any], hints: Hints) -> Event | None:
+    """A button press or a select choice; its value is the core's opaque reference."""
+    team, user = _who(body)
+    actions = body.get("actions") or []
+    if not team or not user or not actions:
+        return None
+    chosen = actions[0]
+    ref = chosen.get("value") or (chosen.get("selected_option") or {}).get("value")
+    if not isinstance(ref, str) or not ref:
+        return None
+    address = _interaction_address(body, team, user)
+    return Event(f"slack:action:{body.get('trigger_id') or chosen.get('action_ts')}",
+                 identity(team, user), UserChose(ref), address, hints, CAPABILITIES)
+
+
+def from_view_submission(body: dict[str, Any], hints: Hints) -> Event | None:
+    team, user = _who(body)
+    view = body.get("view") or {}
+    if not team or not user or view.get("callback_id") != "spoke_form":
+        return None
+    values: dict[str, str] = {}
+    for block_id, inputs in ((view.get("state") or {}).get("values") or {}).items():
+        value = (inputs.get("value") or {}).get("value")
+        values[str(block_id)] = "" if value is None else str(value)
+    address = _interaction_address(body, team, user)
+    return Event(f"slack:view:{view.get('id')}:{view.get('hash')}", identity(team, user),
+                 FormSubmitted(str(view.get("private_metadata") or ""), values), address, hints,
+                 CAPABILITIES)
+
+
+def from_command(body: dict[str, Any], hints: Hints) -> Event | None:
+    """`/spoke profile` is the same as typing "profile" in the direct messages."""
+    team, user = str(body.get("team_id") or ""), str(body.get("user_id") or "")
+    if not team or not user:
+        return None
+    address: dict[str, Any] = {"team": team, "user": user}
+    if body.get("trigger_id"):
+        address["_trigger_id"] = body["trigger_id"]
+    text = decode(str(body.get("text") or "")) or "help"
+    return Event(f"slack:command:{body.get('trigger_id')}", identity(team, user), UserSaid(text),
+                 address, hints, CAPABILITIES)
+
+
+def _who(body: dict[str, Any]) -> tuple[str, str]:
+    user = body.get("user") or {}
+    team = (body.get("team") or {}).get("id") or user.get("team_id") or ""
+    return str(team), str(user.get("id") or "")
+
+
+def _interaction_address(body: dict[str, Any], team: str, user: str) -> dict[str, Any]:
+    address: dict[str, Any] = {"team": team, "user": user}
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    if isinstance(channel, str) and channel.startswith("D"):
+        address["channel"] = channel
+    if body.get("trigger_id"):
+        address["_trigger_id"] = body["trigger_id"]
+    return address
+
+
+def hints_from_profile(user: dict[str, Any]) -> Hints:
+    """What `users.info` says about someone: offered during registration, always confirmed."""
+    profile = user.get("profile") or {}
+    name = profile.get("real_name") or user.get("real_name") or None
+    return Hints(display_name=name, email=profile.get("email") or None,
+                 time_zone=user.get("tz") or None, language=user.get("locale") or None)

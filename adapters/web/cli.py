@@ -1,0 +1,62 @@
+"""Adds `spoke serve` to the command line (found through the `spoke.frontends` entry point)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from assistant.bootstrap import App
+
+log = logging.getLogger(__name__)
+
+
+def register(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+             open_app: Callable[[], App]) -> None:
+    parser = commands.add_parser("serve", help="serve the Slack (and later Teams) webhooks")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--slack-socket-mode", action="store_true",
+                        help="reach Slack over Socket Mode (needs SLACK_APP_TOKEN)")
+
+    def run(args: argparse.Namespace) -> int:
+        from adapters.slack.config import SlackSettings
+
+        slack = SlackSettings.from_env()
+        if slack is None:
+            log.warning("Slack is not configured", extra={"event": "serve.no_slack"})
+        app = open_app()
+        try:
+            if args.slack_socket_mode:
+                from adapters.web.socket_mode import serve_socket_mode
+
+                if slack is None or not slack.app_token.value:
+                    print("error: --slack-socket-mode needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN")
+                    return 1
+                coroutine = serve_socket_mode(app, args.host, args.port, slack)
+            else:
+                from adapters.web.server import serve
+
+                coroutine = serve(app, args.host, args.port, slack)
+            _run_until_signalled(coroutine)
+            return 0
+        finally:
+            app.close()
+
+    parser.set_defaults(run=run)
+
+
+def _run_until_signalled(coroutine: Coroutine[Any, Any, None]) -> None:
+    async def main() -> None:
+        task = asyncio.ensure_future(coroutine)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())

@@ -1,0 +1,95 @@
+"""The HTTP server behind `spoke serve`: platform webhooks, `/healthz`, and the outbox pump
+that delivers what turns queued."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from adapters.slack.config import SlackSettings
+from adapters.slack.wiring import SlackFrontEnd, build_slack
+from assistant.bootstrap import App
+from assistant.outbox import OutboxPump, PlatformNotifier, Sender
+from assistant.ports import Notifier
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024
+
+
+@dataclass
+class Serving:
+    """What a running server holds, for tests and for shutting down."""
+
+    pump: OutboxPump | None = None
+    sender: Sender | None = None
+    slack: SlackFrontEnd | None = None
+    platforms: tuple[str, ...] = field(default_factory=tuple)
+
+
+def build_web_app(core: App, slack_settings: SlackSettings | None,
+                  tick_seconds: float = 15.0) -> tuple[web.Application, Serving]:
+    app = web.Application(client_max_size=MAX_BODY)
+    serving = Serving()
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        notifiers: dict[str, Notifier] = {}
+        pump_ref: list[OutboxPump] = []
+
+        def wake() -> None:
+            if pump_ref:
+                pump_ref[0].wake()
+
+        if slack_settings is not None:
+            serving.slack = build_slack(slack_settings, core.turns, core.clock, wake)
+            notifiers["slack"] = serving.slack.notifier
+        router = PlatformNotifier(notifiers)
+        serving.platforms = router.platforms
+        sender = Sender(core.store, router, core.clock, worker=f"{socket.gethostname()}-{os.getpid()}",
+                        platforms=router.platforms)
+        serving.sender = sender
+        serving.pump = OutboxPump(sender, tick_seconds=tick_seconds)
+        pump_ref.append(serving.pump)
+        await serving.pump.start()
+        yield
+        await serving.pump.stop()
+        if serving.slack is not None:
+            await serving.slack.close()
+
+    app.cleanup_ctx.append(lifecycle)
+
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        if serving.slack is None:
+            return web.json_response({"ok": False, "error": "slack_not_configured"}, status=404)
+        return await serving.slack.front_door.handle(request)
+
+    async def healthz(_: web.Request) -> web.Response:
+        reachable = await asyncio.to_thread(core.store.ping)
+        return web.json_response({"status": "ok" if reachable else "unavailable",
+                                  "database": "ok" if reachable else "unreachable",
+                                  "platforms": list(serving.platforms)},
+                                 status=200 if reachable else 503)
+
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    return app, serving
+
+
+async def serve(core: App, host: str, port: int, slack_settings: SlackSettings | None) -> None:
+    """Runs until cancelled; prints the bound address so a caller using port 0 can find it."""
+    app, _ = build_web_app(core, slack_settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0]
+    print(f"Spoke is listening on http://{bound[0]}:{bound[1]}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
