@@ -16,6 +16,7 @@ from adapters.slack.config import SlackSettings
 from adapters.slack.wiring import SlackFrontEnd, build_slack
 from assistant.bootstrap import App
 from assistant.outbox import OutboxPump, PlatformNotifier, Sender
+from assistant.parsers import warm_up
 from assistant.ports import Notifier
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,10 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         serving.pump = OutboxPump(sender, tick_seconds=tick_seconds)
         pump_ref.append(serving.pump)
         await serving.pump.start()
+        # Build the time-zone city index now, in a thread, not at someone's first answer.
+        warming = asyncio.create_task(asyncio.to_thread(warm_up), name="warm-up")
         yield
+        warming.cancel()
         await serving.pump.stop()
         if serving.slack is not None:
             await serving.slack.close()
