@@ -49,7 +49,7 @@ def test_a_long_text_is_split_into_sections_under_3000_characters() -> None:
 
 
 def test_a_message_never_exceeds_fifty_blocks_and_keeps_the_question() -> None:
-    parts = tuple(Text(f"line {n}") for n in range(80)) + (Question("Last?", options(2)),)
+    parts = (*tuple(Text(f"line {n}") for n in range(80)), Question("Last?", options(2)))
     blocks = render(Reply(parts)).blocks
     assert len(blocks) == MAX_BLOCKS
     assert blocks[-1]["type"] == "actions"
