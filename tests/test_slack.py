@@ -285,3 +285,17 @@ async def test_healthz_reports_the_database(spoke: Spoke) -> None:
     response = await spoke.http.get(f"{spoke.base}/healthz")
     assert response.status == 200
     assert await response.json() == {"status": "ok", "database": "ok", "platforms": ["slack"]}
+
+
+async def test_used_buttons_are_replaced_by_the_choice(spoke: Spoke) -> None:
+    posted = await spoke.dm("hello")
+    stored = spoke.api.history("D0AMA")[-1]
+    action_id, value, _ = find_option(posted["blocks"], "Register")
+    body = form_body(block_actions(AMIRA, TEAM_ID, action_id, value, channel="D0AMA",
+                                   message=stored, block_id="q1"))
+    assert (await spoke.post(body, FORM)).status == 200
+    updated = await spoke.api.next_call("chat.update")
+    blocks = updated["blocks"] if isinstance(updated["blocks"], list) else json.loads(updated["blocks"])
+    assert updated["ts"] == stored["ts"]
+    assert all(block["type"] != "actions" for block in blocks)
+    assert blocks[-1]["elements"][0]["text"] == "✓ Register"

@@ -14,11 +14,12 @@ from typing import Any
 
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import translate
 from adapters.slack.profiles import SlackProfiles
-from adapters.slack.render import ACTION_PREFIX
+from adapters.slack.render import ACTION_PREFIX, escape
 from assistant.events import Event, Hints
 from assistant.turns import TurnHandler
 
@@ -57,6 +58,7 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
     async def on_choice(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
         await run(translate.from_action, body, str((body.get("user") or {}).get("id") or ""))
+        await retire_buttons(client, body)
 
     @bolt.command("/spoke")
     async def on_command(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
@@ -74,3 +76,33 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
             await ack()
 
     return bolt
+
+
+async def retire_buttons(client: AsyncWebClient, body: dict[str, Any]) -> None:
+    """Replace the buttons just used with what was chosen, so they cannot be pressed twice
+    and the conversation reads as it happened. Cosmetic: the core already refuses a second
+    press, so a failure here is only logged."""
+    message = body.get("message") or {}
+    channel = (body.get("channel") or {}).get("id")
+    chosen = (body.get("actions") or [{}])[0]
+    if not message.get("ts") or not channel or not message.get("blocks"):
+        return
+    label = (_button_label(message["blocks"], chosen.get("action_id"))
+             or ((chosen.get("selected_option") or {}).get("text") or {}).get("text")
+             or (chosen.get("text") or {}).get("text") or "")
+    blocks = [block for block in message["blocks"] if block.get("block_id") != chosen.get("block_id")]
+    blocks.append({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": f"✓ {escape(label)}", "verbatim": True}]})
+    try:
+        await client.chat_update(channel=channel, ts=message["ts"], blocks=blocks,
+                                 text=message.get("text") or label)
+    except SlackApiError:
+        log.info("buttons not retired", extra={"event": "slack.retire_failed"})
+
+
+def _button_label(blocks: list[dict[str, Any]], action_id: object) -> str | None:
+    for block in blocks:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == action_id and element.get("type") == "button":
+                return str((element.get("text") or {}).get("text") or "")
+    return None
