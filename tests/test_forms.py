@@ -17,7 +17,8 @@ VALID = {"full_name": "Amira Haddad", "email": "amira@example.org", "organisatio
 
 @pytest.fixture
 def member(sqlite_store: SqlStore, clock) -> ChatHarness:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock, capabilities=frozenset({"forms"}))
+    chat = ChatHarness(seeded(sqlite_store, clock), clock,
+                       capabilities=frozenset({"forms", "inline_form_errors"}))
     follow(chat, SCRIPT)
     chat.say("yes")
     return chat
@@ -93,3 +94,17 @@ def test_a_front_end_without_forms_is_not_offered_one(sqlite_store: SqlStore, cl
     assert state is not None
     chat.send(UserChose(f"profile:field:{state.nonce}:form"))
     chat.expect_said("runtime.stale")
+
+
+def test_without_inline_errors_the_form_comes_back_with_each_error(sqlite_store: SqlStore,
+                                                                    clock) -> None:
+    chat = ChatHarness(seeded(sqlite_store, clock), clock, capabilities=frozenset({"forms"}))
+    follow(chat, SCRIPT)
+    chat.say("yes")
+    form = open_form(chat)
+    result = chat.send(FormSubmitted(form.ref, {**VALID, "email": "nope"}))
+    assert result.form_errors == {"email": chat.tr("parse.email.no_at")}
+    [again] = [p for p in chat.parts if isinstance(p, Form)]
+    fields = {f.key: f for f in again.fields}
+    assert fields["email"].value == "nope" and fields["email"].error == chat.tr("parse.email.no_at")
+    assert fields["organisation"].error is None and fields["organisation"].value == "St Columba's"

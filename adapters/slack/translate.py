@@ -8,7 +8,8 @@ from typing import Any
 
 from assistant.events import Action, Actor, Event, FormSubmitted, Hints, HomeOpened, UserChose, UserSaid
 
-CAPABILITIES = frozenset({"buttons", "forms", "home"})
+# Slack shows a modal's field errors from the acknowledgement itself ("inline").
+CAPABILITIES = frozenset({"buttons", "forms", "home", "inline_form_errors"})
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>|<([^<>|]+)>")
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -25,10 +26,22 @@ def register(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
 
     def run(args: argparse.Namespace) -> int:
         from adapters.slack.config import SlackSettings
+        from adapters.teams.config import TeamsMisconfigured, TeamsSettings
 
         slack = SlackSettings.from_env()
-        if slack is None:
-            log.warning("Slack is not configured", extra={"event": "serve.no_slack"})
+        try:
+            teams = TeamsSettings.from_env()
+        except TeamsMisconfigured as refusal:
+            print(f"error: {refusal}", file=sys.stderr)
+            return 1
+        if slack is None and teams is None:
+            print("error: neither Slack (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET) nor Teams "
+                  "(MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD) is configured", file=sys.stderr)
+            return 1
+        if teams is not None and teams.insecure_dev and args.host not in ("127.0.0.1", "::1",
+                                                                          "localhost"):
+            print("error: SPOKE_TEAMS_INSECURE_DEV=1 only serves on 127.0.0.1", file=sys.stderr)
+            return 1
         app = open_app()
         try:
             if args.slack_socket_mode:
@@ -41,7 +54,7 @@ def register(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
             else:
                 from adapters.web.server import serve
 
-                coroutine = serve(app, args.host, args.port, slack)
+                coroutine = serve(app, args.host, args.port, slack, teams)
             _run_until_signalled(coroutine)
             return 0
         finally:

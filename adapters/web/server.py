@@ -14,6 +14,8 @@ from aiohttp import web
 
 from adapters.slack.config import SlackSettings
 from adapters.slack.wiring import SlackFrontEnd, build_slack
+from adapters.teams.config import TeamsSettings
+from adapters.teams.wiring import TeamsFrontEnd, build_teams
 from assistant.bootstrap import App
 from assistant.outbox import OutboxPump, PlatformNotifier, Sender
 from assistant.parsers import warm_up
@@ -30,10 +32,12 @@ class Serving:
     pump: OutboxPump | None = None
     sender: Sender | None = None
     slack: SlackFrontEnd | None = None
+    teams: TeamsFrontEnd | None = None
     platforms: tuple[str, ...] = field(default_factory=tuple)
 
 
 def build_web_app(core: App, slack_settings: SlackSettings | None,
+                  teams_settings: TeamsSettings | None = None,
                   tick_seconds: float = 15.0) -> tuple[web.Application, Serving]:
     app = web.Application(client_max_size=MAX_BODY)
     serving = Serving()
@@ -49,6 +53,9 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         if slack_settings is not None:
             serving.slack = build_slack(slack_settings, core.turns, core.clock, wake)
             notifiers["slack"] = serving.slack.notifier
+        if teams_settings is not None:
+            serving.teams = build_teams(teams_settings, core.turns, core.clock, wake)
+            notifiers["teams"] = serving.teams.notifier
         router = PlatformNotifier(notifiers)
         serving.platforms = router.platforms
         sender = Sender(core.store, router, core.clock, worker=f"{socket.gethostname()}-{os.getpid()}",
@@ -64,6 +71,8 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         await serving.pump.stop()
         if serving.slack is not None:
             await serving.slack.close()
+        if serving.teams is not None:
+            await serving.teams.close()
 
     app.cleanup_ctx.append(lifecycle)
 
@@ -79,14 +88,21 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
                                   "platforms": list(serving.platforms)},
                                  status=200 if reachable else 503)
 
+    async def teams_messages(request: web.Request) -> web.StreamResponse:
+        if serving.teams is None:
+            return web.json_response({"error": "teams_not_configured"}, status=404)
+        return await serving.teams.front_door.handle(request)
+
     app.router.add_post("/slack/events", slack_events)
+    app.router.add_post("/api/messages", teams_messages)
     app.router.add_get("/healthz", healthz)
     return app, serving
 
 
-async def serve(core: App, host: str, port: int, slack_settings: SlackSettings | None) -> None:
+async def serve(core: App, host: str, port: int, slack_settings: SlackSettings | None,
+                teams_settings: TeamsSettings | None = None) -> None:
     """Runs until cancelled; prints the bound address so a caller using port 0 can find it."""
-    app, _ = build_web_app(core, slack_settings)
+    app, _ = build_web_app(core, slack_settings, teams_settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

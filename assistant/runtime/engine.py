@@ -285,7 +285,14 @@ def _on_form(dialog: Dialog, state: DialogState, step: Fill, values: dict[str, s
         else:
             accepted[key] = result.value  # derived values are shown back in the form itself
     if errors:
-        return Outcome(replace(state, attempts=state.attempts + 1), (), form_errors=errors)
+        state = replace(state, attempts=state.attempts + 1)
+        if "inline_form_errors" in ctx.capabilities:  # the front-end shows them on the form
+            return Outcome(state, (), form_errors=errors)
+        # Otherwise the form comes again, with what was typed and each field's error.
+        again = _form(dialog, state, step, _ctx(ctx, state))
+        fields = tuple(replace(f, value=values.get(f.key, f.value), error=errors.get(f.key))
+                       for f in again.fields)
+        return Outcome(state, (replace(again, fields=fields),), form_errors=errors)
     for key, value in accepted.items():
         state = state.with_answer(key, value)
     return _store(dialog, state, step, True, ctx)

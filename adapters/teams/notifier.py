@@ -1,0 +1,104 @@
+"""Sends outbox rows to the Bot Connector REST API (v3) with one shared session and a cached
+token, and turns the connector's answers into the outbox's typed results."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import aiohttp
+
+from adapters.teams.auth import ConnectorTokens
+from adapters.teams.render import render
+from assistant.messages import Outgoing
+from assistant.ports import RetryLater, SendResult, Sent, Unreachable
+
+log = logging.getLogger(__name__)
+
+
+class ConnectorError(Exception):
+    def __init__(self, status: int, code: str, retry_after: float | None = None) -> None:
+        super().__init__(code)
+        self.status, self.code, self.retry_after = status, code, retry_after
+
+
+class BotConnector:
+    """The few Connector calls Spoke makes, as plain HTTP."""
+
+    def __init__(self, session: aiohttp.ClientSession, tokens: ConnectorTokens) -> None:
+        self._session = session
+        self._tokens = tokens
+
+    async def call(self, method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        token = await self._tokens.token()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self._session.request(method, url, json=body, headers=headers) as response:
+            text = await response.text()
+            if response.status in (200, 201, 202):
+                return json.loads(text) if text.strip() else {}
+            if response.status == 401:
+                self._tokens.forget()
+            retry_after = response.headers.get("Retry-After")
+            raise ConnectorError(response.status, _error_code(text, response.status),
+                                 float(retry_after) if retry_after else None)
+
+    async def personal_conversation(self, address: dict[str, Any]) -> str:
+        """The 1:1 chat with this person: known from an earlier message, or created now."""
+        if address.get("conversation"):
+            return str(address["conversation"])
+        created = await self.call("POST", _url(address, "v3/conversations"), {
+            "bot": {"id": address.get("bot")}, "members": [{"id": address.get("user")}],
+            "isGroup": False, "tenantId": address.get("tenant"),
+            "channelData": {"tenant": {"id": address.get("tenant")}}})
+        return str(created["id"])
+
+    async def member(self, address: dict[str, Any], conversation: str) -> dict[str, Any]:
+        return await self.call("GET", _url(address, f"v3/conversations/{conversation}/members/"
+                                                     f"{address.get('user')}"))
+
+
+class TeamsNotifier:
+    def __init__(self, connector: BotConnector) -> None:
+        self._connector = connector
+
+    async def send(self, message: Outgoing) -> SendResult:
+        address = message.address
+        if not address.get("service_url"):
+            return Unreachable("no_service_url")
+        if message.reply.surface != "chat":
+            return Sent()  # Teams has no home page to publish to
+        try:
+            conversation = await self._connector.personal_conversation(address)
+            activity = render(message.reply)
+            activity.update({"from": {"id": address.get("bot")},
+                             "recipient": {"id": address.get("user")},
+                             "conversation": {"id": conversation}})
+            await self._connector.call(
+                "POST", _url(address, f"v3/conversations/{conversation}/activities"), activity)
+        except ConnectorError as refused:
+            return _result_of(refused)
+        except (aiohttp.ClientError, TimeoutError, ConnectionError):
+            return RetryLater("connection")
+        return Sent()
+
+
+def _result_of(refused: ConnectorError) -> SendResult:
+    if refused.status == 429:
+        return RetryLater("throttled", refused.retry_after)
+    if refused.status in (403, 404):  # blocked, uninstalled, or the conversation is gone
+        return Unreachable(refused.code)
+    return RetryLater(refused.code)
+
+
+def _error_code(text: str, status: int) -> str:
+    try:
+        code = (json.loads(text).get("error") or {}).get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return str(code or f"http_{status}")[:80]
+
+
+def _url(address: dict[str, Any], path: str) -> str:
+    base = str(address["service_url"])
+    return (base if base.endswith("/") else base + "/") + path

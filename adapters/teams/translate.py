@@ -1,0 +1,111 @@
+"""Teams Activities in, neutral events out. The identity is the tenant and the Azure AD
+object id from the authenticated activity; card values carry only the core's reference."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.schema import Activity
+
+from adapters.teams.auth import tenant_of
+from assistant.events import (
+    Action,
+    Actor,
+    ConversationStarted,
+    Event,
+    FormSubmitted,
+    Hints,
+    UserChose,
+    UserSaid,
+)
+
+CAPABILITIES = frozenset({"buttons", "forms"})
+REF, FORM = "spoke_ref", "spoke_form"
+_MENTION = re.compile(r"<at>.*?</at>", re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    event: Event
+    invoke: bool  # an Action.Execute: Teams waits for an invoke response
+
+
+def plain_text(text: str) -> str:
+    """Teams sends HTML-ish text: drop mentions and tags, decode entities."""
+    return html.unescape(_TAG.sub(" ", _MENTION.sub(" ", text))).replace("\xa0", " ").strip()
+
+
+def translate(activity: dict[str, Any], hints: Hints) -> Incoming | None:
+    parsed = Activity().deserialize(activity)
+    tenant = tenant_of(activity)
+    sender = activity.get("from") or {}
+    aad = sender.get("aadObjectId")
+    if not tenant or not aad or not parsed.id:
+        return None
+    personal = (activity.get("conversation") or {}).get("conversationType", "personal") == "personal"
+    action = _action(activity, parsed, personal)
+    if action is None:
+        return None
+    event = Event(f"teams:{parsed.id}", Actor(f"teams:{tenant}/{aad}"), action,
+                  address(activity, tenant, personal), hints, CAPABILITIES)
+    return Incoming(event, invoke=parsed.type == "invoke")
+
+
+def _action(activity: dict[str, Any], parsed: Activity, personal: bool) -> Action | None:
+    kind = parsed.type
+    if kind == "conversationUpdate":
+        bot = (activity.get("recipient") or {}).get("id")
+        added = [m.get("id") for m in activity.get("membersAdded") or []]
+        return ConversationStarted() if personal and bot in added else None
+    if kind == "invoke" and parsed.name == "adaptiveCard/action":
+        data = ((activity.get("value") or {}).get("action") or {}).get("data") or {}
+        return _from_card(data)
+    if kind != "message":
+        return None
+    if not personal and not _mentions_bot(activity):
+        return None  # in a channel or group chat, only when spoken to
+    value = activity.get("value")
+    if isinstance(value, dict):
+        return _from_card(value)
+    return UserSaid(plain_text(str(activity.get("text") or "")) or "help")
+
+
+def _from_card(data: dict[str, Any]) -> Action | None:
+    if isinstance(data.get(FORM), str):
+        values = {k: str(v) for k, v in data.items() if k != FORM and isinstance(v, str | int | float)}
+        return FormSubmitted(data[FORM], values)
+    ref = data.get(REF)
+    return UserChose(ref) if isinstance(ref, str) and ref else None
+
+
+def _mentions_bot(activity: dict[str, Any]) -> bool:
+    bot = (activity.get("recipient") or {}).get("id")
+    return any(entity.get("type") == "mention" and (entity.get("mentioned") or {}).get("id") == bot
+               for entity in activity.get("entities") or [])
+
+
+def address(activity: dict[str, Any], tenant: str, personal: bool) -> dict[str, Any]:
+    """Where to send later: the service URL the token vouched for and the conversation
+    reference; a channel's conversation is never kept (personal data goes to the 1:1 chat)."""
+    reference = TurnContext.get_conversation_reference(Activity().deserialize(activity)).serialize()
+    kept: dict[str, Any] = {"service_url": activity.get("serviceUrl"), "tenant": tenant,
+                            "user": (activity.get("from") or {}).get("id"),
+                            "bot": (activity.get("recipient") or {}).get("id")}
+    if personal:
+        kept["conversation"] = (activity.get("conversation") or {}).get("id")
+        kept["reference"] = reference
+    return kept
+
+
+def hints_from(activity: dict[str, Any], member: dict[str, Any] | None) -> Hints:
+    """The activity's name, zone and locale, and the member's e-mail: offered, then confirmed."""
+    member = member or {}
+    email = member.get("email") or member.get("userPrincipalName")
+    return Hints(display_name=(activity.get("from") or {}).get("name") or member.get("name"),
+                 email=email if isinstance(email, str) and "@" in email else None,
+                 time_zone=activity.get("localTimezone"), language=activity.get("locale"))
