@@ -73,3 +73,33 @@ def _run_until_signalled(coroutine: Coroutine[Any, Any, None]) -> None:
             await task
 
     asyncio.run(main())
+
+
+def register_teams(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+                   open_app: Callable[[], App]) -> None:
+    teams = commands.add_parser("teams", help="Microsoft Teams").add_subparsers(title="teams commands")
+    package = teams.add_parser("package", help="build the Teams app package (zip) to upload")
+    package.add_argument("--app-id", default=None, help="the bot's Microsoft app id "
+                         "(default: MICROSOFT_APP_ID)")
+    package.add_argument("--domain", required=True, help="public host name of spoke serve, "
+                         "e.g. spoke.example.org")
+    package.add_argument("--output", default="spoke-teams.zip")
+
+    def run(args: argparse.Namespace) -> int:
+        import os
+        import re
+        from pathlib import Path
+
+        from adapters.teams.package import package as build
+
+        app_id = args.app_id or os.environ.get("MICROSOFT_APP_ID", "")
+        if not re.fullmatch(r"[0-9a-fA-F-]{36}", app_id):
+            print("error: --app-id (or MICROSOFT_APP_ID) must be the bot's GUID app id",
+                  file=sys.stderr)
+            return 1
+        domain = args.domain.removeprefix("https://").strip("/")
+        Path(args.output).write_bytes(build(app_id, domain))
+        print(f"Teams app package written to {args.output}")
+        return 0
+
+    package.set_defaults(run=run)
