@@ -191,7 +191,7 @@ def block_actions(user: str, team_id: str, action_id: str, value: str, *, channe
         payload["message"] = dict(message) if message is not None else {
             "type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": api_app_id, "text": "",
             "ts": message_ts, "team": team_id, "blocks": []}
-        payload["response_url"] = f"https://hooks.slack.com/actions/{team_id}/{_next()}/{message_ts}"
+        payload["response_url"] = f"https://127.0.0.1:9/actions/{team_id}/{_next()}/{message_ts}"
     return payload
 
 
@@ -244,6 +244,6 @@ def slash_command(user: str, team_id: str = TEAM_ID, command: str = "/spoke", te
         "channel_id": channel, "channel_name": "directmessage" if channel.startswith("D") else channel,
         "user_id": user, "user_name": user.lower(), "command": command, "text": text,
         "api_app_id": api_app_id, "is_enterprise_install": "false",
-        "response_url": f"https://hooks.slack.com/commands/{team_id}/{_next()}/x",
+        "response_url": f"https://127.0.0.1:9/commands/{team_id}/{_next()}/x",  # unused by Spoke
         "trigger_id": trigger_id or _trigger_id(),
     }
