@@ -15,6 +15,7 @@ from storage.migrate import upgrade
 from storage.repositories import SqlStore
 from storage.scratch import scratch_database
 from tests.slack_fixtures import slack_api, spoke  # noqa: F401  (fixtures for the Slack tests)
+from tests.teams_fixtures import teams  # noqa: F401  (the fixture for the Teams tests)
 
 POSTGRES_URL = os.environ.get("SPOKE_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("SPOKE_REQUIRE_POSTGRES") == "1"

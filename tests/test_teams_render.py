@@ -24,7 +24,7 @@ def activity(**fields: object) -> dict[str, object]:
 def test_text_only_replies_are_plain_markdown_messages_with_user_text_escaped() -> None:
     sent = render(Reply((Text("Hi [link](http://evil) *you*"),)))
     assert sent["type"] == "message" and "attachments" not in sent
-    assert sent["text"] == r"Hi \[link\]\(http://evil\) \*you\*"
+    assert sent["text"] == r"Hi \[link\](http://evil) \*you\*"
     assert escape("a_b") == r"a\_b"
 
 

@@ -50,11 +50,12 @@ class SigningKeys:
         self._session = session
         self._metadata_url = metadata_url
         self._clock = clock
-        self._keys: dict[str, PyJWK] = {}
+        self._keys: dict[str, tuple[PyJWK, frozenset[str] | None]] = {}
         self._fetched: datetime | None = None
         self._lock = asyncio.Lock()
 
-    async def key(self, kid: str) -> PyJWK | None:
+    async def key(self, kid: str) -> tuple[PyJWK, frozenset[str] | None] | None:
+        """The key and, when the channel says so, the channels it may sign for."""
         now = self._clock.now()
         stale = self._fetched is None or now - self._fetched > KEYS_KEEP
         unknown = kid not in self._keys and (self._fetched is None or now - self._fetched > KEYS_RETRY)
@@ -71,11 +72,13 @@ class SigningKeys:
         async with self._session.get(metadata["jwks_uri"]) as response:
             response.raise_for_status()
             document = await response.json(content_type=None)
-        keys: dict[str, PyJWK] = {}
+        keys: dict[str, tuple[PyJWK, frozenset[str] | None]] = {}
         for entry in document.get("keys", []):
             try:
-                keys[str(entry["kid"])] = PyJWK(entry, algorithm="RS256")
-            except (jwt.PyJWTError, KeyError, ValueError):
+                endorsements = entry.get("endorsements")
+                keys[str(entry["kid"])] = (PyJWK(entry, algorithm="RS256"),
+                                           frozenset(endorsements) if endorsements else None)
+            except (jwt.PyJWTError, KeyError, ValueError, TypeError):
                 continue
         self._keys = keys
         self._fetched = self._clock.now()
@@ -97,19 +100,23 @@ class InboundAuth:
             raise Refused(401, "malformed_token") from bad
         if header.get("alg") != "RS256":  # never "none", never HS256 keyed with a public key
             raise Refused(401, "bad_algorithm")
-        key = await self._keys.key(str(header.get("kid", "")))
-        if key is None:
+        found = await self._keys.key(str(header.get("kid", "")))
+        if found is None:
             raise Refused(401, "unknown_key")
+        key, endorsements = found
+        if endorsements is not None and activity.get("channelId") not in endorsements:
+            raise Refused(401, "key_not_endorsed_for_channel")
         try:
             claims = jwt.decode(token, key=key.key, algorithms=["RS256"],
                                 audience=self._settings.app_id, issuer=BOT_FRAMEWORK_ISSUER,
                                 options={"verify_exp": False, "verify_nbf": False,
-                                         "verify_iat": False, "require": ["exp", "iss", "aud"]})
+                                         "verify_iat": False,
+                                         "require": ["exp", "nbf", "iss", "aud"]})
         except jwt.PyJWTError as bad:
             raise Refused(401, "invalid_token") from bad
         now = self._clock.now().timestamp()
         skew = CLOCK_SKEW.total_seconds()
-        if float(claims["exp"]) + skew < now or float(claims.get("nbf", 0)) - skew > now:
+        if float(claims["exp"]) + skew < now or float(claims["nbf"]) - skew > now:
             raise Refused(401, "expired_token")
         service_url = str(claims.get("serviceurl") or claims.get("serviceUrl") or "")
         if not service_url or service_url.rstrip("/") != str(activity.get("serviceUrl", "")).rstrip("/"):

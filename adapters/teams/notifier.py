@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -54,8 +55,8 @@ class BotConnector:
         return str(created["id"])
 
     async def member(self, address: dict[str, Any], conversation: str) -> dict[str, Any]:
-        return await self.call("GET", _url(address, f"v3/conversations/{conversation}/members/"
-                                                     f"{address.get('user')}"))
+        return await self.call("GET", _url(address, f"v3/conversations/{quote(conversation, safe='')}"
+                                                     f"/members/{quote(str(address.get('user')), safe='')}"))
 
 
 class TeamsNotifier:
@@ -75,7 +76,8 @@ class TeamsNotifier:
                              "recipient": {"id": address.get("user")},
                              "conversation": {"id": conversation}})
             await self._connector.call(
-                "POST", _url(address, f"v3/conversations/{conversation}/activities"), activity)
+                "POST", _url(address, f"v3/conversations/{quote(conversation, safe='')}/activities"),
+                activity)
         except ConnectorError as refused:
             return _result_of(refused)
         except (aiohttp.ClientError, TimeoutError, ConnectionError):

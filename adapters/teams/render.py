@@ -13,7 +13,9 @@ from adapters.teams.translate import FORM, REF
 from assistant.messages import Card, File, Form, Option, Question, Reply, Text
 
 MAX_BUTTONS = 6
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!>|~])")
+# What would turn text into emphasis, links, code, headings or HTML; sentence punctuation
+# stays as it is, since an escaped full stop would show its backslash in some clients.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")
 
 
 def escape(text: str) -> str:

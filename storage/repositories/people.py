@@ -41,6 +41,11 @@ class SqlPeople:
     def by_identity(self, identity: str) -> Person | None:
         return self.arrival(identity).person
 
+    def address_of(self, identity: str) -> dict[str, Any]:
+        address = self._conn.execute(select(IDENTITY.c.address).where(
+            IDENTITY.c.identity == identity)).scalar()
+        return dict(address or {})
+
     def set_identity_language(self, identity: str, language: str) -> None:
         self._conn.execute(update(IDENTITY).where(IDENTITY.c.identity == identity)
                            .values(language=language))
