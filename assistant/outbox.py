@@ -8,7 +8,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from assistant.clock import Clock
 from assistant.messages import Outgoing
@@ -34,31 +34,61 @@ class Sender:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
 
     async def deliver_due(self, batch: int = 50) -> int:
-        """Send what is due now; returns how many were sent."""
+        """Send what is due now; returns how many were sent.
+
+        Different people's messages go out concurrently; one person's go in order, and stop
+        at the first that cannot be sent, so nobody reads an answer before its question.
+        Database work runs in a thread: the event loop keeps acknowledging requests."""
         now = self._clock.now()
-        with self._store.transaction() as uow:
-            claimed = uow.outbox.claim(self._worker, now, now + LEASE, batch, self._identity,
-                                       self._platforms)
-        sent = 0
+        claimed = await asyncio.to_thread(self._claim, now, batch)
+        by_reader: dict[str, list[Outgoing]] = {}
         for message in claimed:
+            by_reader.setdefault(message.identity, []).append(message)
+        outcomes = await asyncio.gather(*(self._send_in_order(queue) for queue in by_reader.values()))
+        results = [result for outcome in outcomes for result in outcome]
+        await asyncio.to_thread(self._record, results)
+        return sum(1 for _, result in results if isinstance(result, Sent))
+
+    def _claim(self, now: datetime, batch: int) -> list[Outgoing]:
+        with self._store.transaction() as uow:
+            return uow.outbox.claim(self._worker, now, now + LEASE, batch, self._identity,
+                                    self._platforms)
+
+    async def _send_in_order(self, queue: list[Outgoing]) -> list[tuple[Outgoing, SendResult | None]]:
+        results: list[tuple[Outgoing, SendResult | None]] = []
+        for position, message in enumerate(queue):
             try:
                 result = await self._notifier.send(message)
             except Exception:
                 log.exception("send failed", extra={"event": "outbox.error", "row": message.id})
                 result = RetryLater("exception")
-            with self._store.transaction() as uow:
-                at = self._clock.now()
+            results.append((message, result))
+            if not isinstance(result, Sent):
+                # The rest wait behind this one (None: released, not attempted).
+                results += [(later, None) for later in queue[position + 1:]]
+                break
+        return results
+
+    def _record(self, results: list[tuple[Outgoing, SendResult | None]]) -> None:
+        if not results:
+            return
+        with self._store.transaction() as uow:
+            at = self._clock.now()
+            held_until = at  # when the messages waiting behind a failed one may go
+            for message, result in results:
+                if result is None:
+                    uow.outbox.release(message.id, held_until)
+                    continue
+                held_until = at
                 if isinstance(result, Sent):
                     uow.outbox.sent(message.id, at)
-                    sent += 1
                 elif isinstance(result, Unreachable):
                     uow.outbox.give_up(message.id, "unreachable", result.code)
                 elif message.attempts >= MAX_ATTEMPTS:
                     uow.outbox.give_up(message.id, "failed", result.code)
                 else:
-                    uow.outbox.retry(message.id, at + self._backoff(result, message.attempts),
-                                     result.code)
-        return sent
+                    held_until = at + self._backoff(result, message.attempts)
+                    uow.outbox.retry(message.id, held_until, result.code)
 
     def _backoff(self, result: RetryLater, attempts: int) -> timedelta:
         """The platform's Retry-After when it gives one; otherwise exponential backoff with

@@ -4,22 +4,26 @@ that delivers what turns queued."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from adapters.slack.config import SlackSettings
-from adapters.slack.wiring import SlackFrontEnd, build_slack
 from adapters.teams.config import TeamsSettings
-from adapters.teams.wiring import TeamsFrontEnd, build_teams
 from assistant.bootstrap import App
 from assistant.outbox import OutboxPump, PlatformNotifier, Sender
 from assistant.parsers import warm_up
 from assistant.ports import Notifier
+
+if TYPE_CHECKING:
+    from adapters.slack.wiring import SlackFrontEnd
+    from adapters.teams.wiring import TeamsFrontEnd
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
@@ -50,10 +54,16 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
             if pump_ref:
                 pump_ref[0].wake()
 
+        # Each platform's SDK is imported only when that platform is configured (botbuilder
+        # alone is about 24 MiB).
         if slack_settings is not None:
+            from adapters.slack.wiring import build_slack
+
             serving.slack = build_slack(slack_settings, core.turns, core.clock, wake)
             notifiers["slack"] = serving.slack.notifier
         if teams_settings is not None:
+            from adapters.teams.wiring import build_teams
+
             serving.teams = build_teams(teams_settings, core.turns, core.clock, wake)
             notifiers["teams"] = serving.teams.notifier
         router = PlatformNotifier(notifiers)
@@ -65,7 +75,7 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         pump_ref.append(serving.pump)
         await serving.pump.start()
         # Build the time-zone city index now, in a thread, not at someone's first answer.
-        warming = asyncio.create_task(asyncio.to_thread(warm_up), name="warm-up")
+        warming = asyncio.create_task(_warm_up(), name="warm-up")
         yield
         warming.cancel()
         await serving.pump.stop()
@@ -97,6 +107,14 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
     app.router.add_post("/api/messages", teams_messages)
     app.router.add_get("/healthz", healthz)
     return app, serving
+
+
+async def _warm_up() -> None:
+    await asyncio.to_thread(warm_up)
+    # What start-up built lives as long as the process: move it out of the collector's
+    # sight, or every full collection walks it (measured: 76-100 ms pauses with the index).
+    gc.collect()
+    gc.freeze()
 
 
 async def serve(core: App, host: str, port: int, slack_settings: SlackSettings | None,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
@@ -33,15 +35,21 @@ class SqlUnitOfWork:
 class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Taking turns in-process is fair and prompt, where
+        # SQLite's busy handler sleeps in growing steps (measured: p99 waits over 100 ms with
+        # seven threads); other processes still wait on the busy timeout.
+        self._one_writer: AbstractContextManager[Any] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext())
 
     @contextmanager
     def transaction(self) -> Iterator[SqlUnitOfWork]:
-        try:
-            connection = self.engine.connect()
-        except OperationalError as down:
-            raise Unavailable(str(down.orig.__class__.__name__)) from down
-        with connection, connection.begin():
-            yield SqlUnitOfWork(connection)
+        with self._one_writer:
+            try:
+                connection = self.engine.connect()
+            except OperationalError as down:
+                raise Unavailable(str(down.orig.__class__.__name__)) from down
+            with connection, connection.begin():
+                yield SqlUnitOfWork(connection)
 
     def close(self) -> None:
         self.engine.dispose()

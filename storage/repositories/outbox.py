@@ -65,6 +65,11 @@ class SqlOutbox:
         self._conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
             status=status, last_error=code, lease_owner=None, lease_until=None))
 
+    def release(self, row_id: int, not_before: datetime) -> None:
+        self._conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
+            status="pending", not_before=not_before, lease_owner=None, lease_until=None,
+            attempts=OUTBOX.c.attempts - 1))
+
     def forget(self, identities: Sequence[str]) -> None:
         """Deleting someone's data takes their queued and sent message copies too."""
         self._conn.execute(delete(OUTBOX).where(OUTBOX.c.identity.in_(list(identities))))
