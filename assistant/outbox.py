@@ -74,6 +74,7 @@ class Sender:
             return
         with self._store.transaction() as uow:
             at = self._clock.now()
+            uow.outbox.sent([m.id for m, result in results if isinstance(result, Sent)], at)
             held_until = at  # when the messages waiting behind a failed one may go
             for message, result in results:
                 if result is None:
@@ -81,8 +82,8 @@ class Sender:
                     continue
                 held_until = at
                 if isinstance(result, Sent):
-                    uow.outbox.sent(message.id, at)
-                elif isinstance(result, Unreachable):
+                    continue
+                if isinstance(result, Unreachable):
                     uow.outbox.give_up(message.id, "unreachable", result.code)
                 elif message.attempts >= MAX_ATTEMPTS:
                     uow.outbox.give_up(message.id, "failed", result.code)

@@ -172,7 +172,7 @@ def test_a_sent_row_is_never_claimed_again(store_on, clock):
     claim(store_on, clock.now())
     sent_at = clock.advance(seconds=2)
     with store_on.transaction() as uow:
-        uow.outbox.sent(row_id, sent_at)
+        uow.outbox.sent([row_id], sent_at)
     stored = row(store_on, row_id)
     assert stored["status"] == "sent" and stored["sent_at"] == sent_at
     assert stored["lease_owner"] is None and stored["lease_until"] is None
