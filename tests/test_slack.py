@@ -299,3 +299,15 @@ async def test_used_buttons_are_replaced_by_the_choice(spoke: Spoke) -> None:
     assert updated["ts"] == stored["ts"]
     assert all(block["type"] != "actions" for block in blocks)
     assert blocks[-1]["elements"][0]["text"] == "✓ Register"
+
+
+async def test_a_refused_request_leaves_neither_body_nor_headers_in_the_logs(
+        spoke: Spoke, caplog: pytest.LogCaptureFixture) -> None:
+    body = json_body(dm_event(AMIRA, "my patient NHS 999 765 4323", event_id="EvLog"))
+    headers = slack_signed_headers(body, "not-the-secret", spoke.clock.now())
+    with caplog.at_level("DEBUG"):
+        response = await spoke.post(body, headers=headers, signed=False)
+    assert response.status == 401
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "999 765 4323" not in logged and headers["X-Slack-Signature"] not in logged
+    assert any(getattr(r, "event", None) == "slack.refused" for r in caplog.records)

@@ -229,3 +229,15 @@ def test_tenant_rules_for_single_and_multi_tenant_apps() -> None:
     assert multi.tenant_allowed("anyone")
     assert "s3cr3t-pw" not in repr(single)
     assert DEFAULT_TENANT in single.outbound_token_url
+
+
+async def test_a_refused_activity_leaves_neither_body_nor_token_in_the_logs(
+        teams: TeamsSpoke, caplog: pytest.LogCaptureFixture) -> None:
+    activity = teams.message("my patient NHS 999 765 4323")
+    headers = teams.identity.authorization(activity, key="rogue")
+    with caplog.at_level("DEBUG"):
+        response = await teams.post(activity, headers=headers)
+    assert response.status == 401
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "999 765 4323" not in logged and headers["Authorization"][7:] not in logged
+    assert any(getattr(r, "event", None) == "teams.refused" for r in caplog.records)
