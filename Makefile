@@ -32,6 +32,7 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/turns.py
+	$(BIN)/python bench/slack.py
 
 migration: $(STAMP)
 	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)
