@@ -48,11 +48,10 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         notifiers: dict[str, Notifier] = {}
-        pump_ref: list[OutboxPump] = []
 
-        def wake() -> None:
-            if pump_ref:
-                pump_ref[0].wake()
+        def wake() -> None:  # the front doors exist before the pump they wake
+            if serving.pump is not None:
+                serving.pump.wake()
 
         # Each platform's SDK is imported only when that platform is configured (botbuilder
         # alone is about 24 MiB).
@@ -72,7 +71,6 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
                         platforms=router.platforms)
         serving.sender = sender
         serving.pump = OutboxPump(sender, tick_seconds=tick_seconds)
-        pump_ref.append(serving.pump)
         await serving.pump.start()
         # Build the time-zone city index now, in a thread, not at someone's first answer.
         warming = asyncio.create_task(_warm_up(), name="warm-up")
