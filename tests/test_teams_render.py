@@ -101,3 +101,14 @@ def test_hints_come_from_the_activity_and_the_member() -> None:
     assert hints == Hints(display_name="Amira Haddad", email="amira@contoso.example",
                           time_zone="Europe/London", language="en-GB")
     assert plain_text("<at>Spoke</at> profile") == "profile"
+
+
+def test_the_kept_reference_is_the_one_botbuilder_would_make() -> None:
+    from botbuilder.core import TurnContext
+    from botbuilder.schema import Activity
+
+    from adapters.teams.translate import conversation_reference
+
+    sample = activity(text="hello", id="act-9")
+    expected = TurnContext.get_conversation_reference(Activity().deserialize(sample)).serialize()
+    assert conversation_reference(sample) == expected
