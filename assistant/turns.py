@@ -21,7 +21,7 @@ from assistant.events import Event, HomeOpened
 from assistant.i18n import Translator, normalise_language
 from assistant.messages import Part, Reply, Text
 from assistant.model import ConsentRecord
-from assistant.ports import Arrival, StaleState, Store, UnitOfWork
+from assistant.ports import Arrival, StaleState, Store, Unavailable, UnitOfWork
 from assistant.runtime import Dialog, DialogState, Directory, StepContext
 from assistant.services.context import ServiceContext
 
@@ -89,6 +89,10 @@ class TurnHandler:
         started = time.perf_counter()
         try:
             result = self._run_with_retries(event)
+        except Unavailable:
+            # Nothing was processed: the front door answers 503 and the platform redelivers.
+            log.warning("database unavailable", extra={"event": "turn.unavailable"})
+            raise
         except Exception:
             incident = _incident_ref()
             log.exception("turn failed", extra={"event": "turn.failed", "incident": incident})

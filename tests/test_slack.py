@@ -311,3 +311,27 @@ async def test_a_refused_request_leaves_neither_body_nor_headers_in_the_logs(
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "999 765 4323" not in logged and headers["X-Slack-Signature"] not in logged
     assert any(getattr(r, "event", None) == "slack.refused" for r in caplog.records)
+
+
+async def test_a_database_outage_answers_503_and_slacks_retry_is_processed_once(
+        spoke: Spoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import contextmanager
+
+    from assistant.ports import Unavailable
+
+    working = spoke.store.transaction
+
+    @contextmanager
+    def down():  # type: ignore[no-untyped-def]
+        raise Unavailable("OperationalError")
+        yield
+
+    body = json_body(dm_event(AMIRA, "hello", event_id="EvOutage"))
+    monkeypatch.setattr(spoke.store, "transaction", down)
+    assert (await spoke.post(body)).status == 503
+    monkeypatch.setattr(spoke.store, "transaction", working)
+    assert rows(spoke, ProcessedEventRow) == 0
+    assert (await spoke.post(body, retry_num=1)).status == 200   # Slack's redelivery
+    assert (await spoke.post(body, retry_num=2)).status == 200
+    await spoke.settle()
+    assert len(spoke.api.calls("chat.postMessage")) == 1

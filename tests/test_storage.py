@@ -585,3 +585,11 @@ def test_a_new_address_is_merged_over_the_saved_one(store_on, clock):
         uow.people.arrive(AMIRA, {"team": "T1", "user": "U1", "locale": "fr-CA"}, clock.now())
     assert identity_row(store_on, AMIRA)["address"] == {
         "team": "T1", "user": "U1", "channel": "D1", "locale": "fr-CA"}
+
+
+def test_a_mistaken_statement_is_a_bug_not_an_outage(sqlite_store):
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    with pytest.raises(OperationalError), sqlite_store.transaction() as uow:
+        uow.outbox._conn.execute(text("SELECT * FROM no_such_table"))

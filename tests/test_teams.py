@@ -241,3 +241,26 @@ async def test_a_refused_activity_leaves_neither_body_nor_token_in_the_logs(
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "999 765 4323" not in logged and headers["Authorization"][7:] not in logged
     assert any(getattr(r, "event", None) == "teams.refused" for r in caplog.records)
+
+
+async def test_a_database_outage_answers_503_and_the_redelivery_is_processed_once(
+        teams: TeamsSpoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import contextmanager
+
+    from assistant.ports import Unavailable
+
+    working = teams.store.transaction
+
+    @contextmanager
+    def down():  # type: ignore[no-untyped-def]
+        raise Unavailable("OperationalError")
+        yield
+
+    activity = teams.message("hello", activity_id="1700000000777")
+    monkeypatch.setattr(teams.store, "transaction", down)
+    assert (await teams.post(activity)).status == 503
+    monkeypatch.setattr(teams.store, "transaction", working)
+    assert (await teams.post(activity)).status == 200
+    assert (await teams.post(activity)).status == 200
+    await teams.settle()
+    assert len(teams.connector.activities()) == 1

@@ -18,10 +18,11 @@ from adapters.console.render import render
 from assistant.bootstrap import App
 from assistant.events import Actor, ConversationStarted, Event, Hints, UserSaid
 from assistant.housekeeping import forget_old_deliveries
+from assistant.i18n import normalise_language, translate
 from assistant.messages import Outgoing
 from assistant.outbox import Sender
 from assistant.parsers import warm_up
-from assistant.ports import Sent
+from assistant.ports import Sent, Unavailable
 
 
 class ConsoleNotifier:
@@ -48,7 +49,11 @@ async def chat(app: App, user: str, language: str | None, stdin: TextIO, out: Te
     async def turn(action: UserSaid | ConversationStarted) -> None:
         event = Event(delivery_id=f"console:{uuid.uuid4()}", actor=actor, action=action,
                       address={"user": user}, hints=hints)
-        await app.turns.handle(event)
+        try:
+            await app.turns.handle(event)
+        except Unavailable:
+            out.write(f"\nSpoke: {translate('runtime.unavailable', normalise_language(language))}\n")
+            return
         await sender.deliver_due()
 
     forget_old_deliveries(app.store, app.clock)

@@ -21,6 +21,7 @@ from adapters.slack import translate
 from adapters.slack.profiles import SlackProfiles
 from adapters.slack.render import ACTION_PREFIX, escape
 from assistant.events import Event, Hints
+from assistant.ports import Unavailable
 from assistant.turns import TurnHandler
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,21 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
         return AuthorizeResult(enterprise_id=None, team_id=None, bot_token=client.token,
                                bot_user_id=bot_user_id, bot_id=None)
 
+    # The turn runs before Slack gets its answer (it takes milliseconds, well inside Slack's
+    # 3 s): if the database is down the answer is 503 and Slack redelivers, instead of an
+    # acknowledged event being lost.
     bolt = AsyncApp(client=client, authorize=authorize, request_verification_enabled=False,
-                    ignoring_self_events_enabled=False, process_before_response=False,
+                    ignoring_self_events_enabled=False, process_before_response=True,
                     logger=logging.getLogger("slack_bolt"))
+
+    @bolt.error
+    async def on_error(error: Exception, response: Any) -> None:
+        if isinstance(error, Unavailable) and response is not None:
+            response.status = 503
+            response.body = ""
+        else:
+            log.error("slack listener failed", extra={"event": "slack.listener_failed",
+                                                      "error": type(error).__name__})
 
     async def run(make: Callable[[dict[str, Any], Hints], Event | None], body: dict[str, Any],
                   user: str) -> Any:

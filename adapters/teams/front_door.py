@@ -18,6 +18,7 @@ from aiohttp import web
 from adapters.teams.auth import InboundAuth, Refused
 from adapters.teams.profiles import TeamsProfiles
 from adapters.teams.translate import hints_from, translate
+from assistant.ports import Unavailable
 from assistant.turns import TurnHandler
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ class TeamsFrontDoor:
             return _refuse(400, "unreadable_activity")
         if incoming is None:
             return web.Response(status=200)
-        await self._turns.handle(incoming.event)
+        try:
+            await self._turns.handle(incoming.event)
+        except Unavailable:
+            return _refuse(503, "database_unavailable")  # Teams sends it again; nothing lost
         self._wake()
         if incoming.invoke:
             return web.json_response(INVOKE_OK)

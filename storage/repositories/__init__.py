@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from assistant.ports import Unavailable
 from storage.repositories.conversations import SqlConversations, SqlProcessedEvents
@@ -47,9 +47,16 @@ class SqlStore:
             try:
                 connection = self.engine.connect()
             except OperationalError as down:
-                raise Unavailable(str(down.orig.__class__.__name__)) from down
-            with connection, connection.begin():
-                yield SqlUnitOfWork(connection)
+                raise Unavailable(type(down.orig).__name__) from down
+            try:
+                with connection, connection.begin():
+                    yield SqlUnitOfWork(connection)
+            except (OperationalError, InterfaceError) as lost:
+                if not _unavailable(lost):
+                    raise  # a mistake in a statement is a bug, not an outage
+                # The server went away (or SQLite stayed locked) mid-transaction: nothing
+                # was committed, so the caller may say "try again later" and lose nothing.
+                raise Unavailable(type(lost.orig).__name__) from lost
 
     def close(self) -> None:
         self.engine.dispose()
@@ -61,6 +68,13 @@ class SqlStore:
             return True
         except OperationalError:
             return False
+
+
+def _unavailable(error: OperationalError | InterfaceError) -> bool:
+    message = str(error.orig).lower()
+    return (isinstance(error, InterfaceError) or error.connection_invalidated
+            or any(sign in message for sign in ("locked", "terminating connection",
+                                                 "server closed", "connection", "disk i/o")))
 
 
 __all__ = ["SqlStore", "SqlUnitOfWork", "text_hash"]
