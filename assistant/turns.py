@@ -80,6 +80,14 @@ class TurnHandler:
         self._store = store
         self._clock = clock
         self._playbook = playbook
+        self._database_down = False  # learnt from the last turn; cleared by the next success
+
+    async def database_reachable(self) -> bool:
+        """Cheap while all is well; after a failure, asks the database again. Front doors
+        use it to answer 503 during an outage instead of accepting what they cannot keep."""
+        if self._database_down and await asyncio.to_thread(self._store.ping):
+            self._database_down = False
+        return not self._database_down
 
     async def handle(self, event: Event) -> TurnResult:
         """The async entry point for adapters; the database work runs in a thread."""
@@ -91,12 +99,14 @@ class TurnHandler:
             result = self._run_with_retries(event)
         except Unavailable:
             # Nothing was processed: the front door answers 503 and the platform redelivers.
+            self._database_down = True
             log.warning("database unavailable", extra={"event": "turn.unavailable"})
             raise
         except Exception:
             incident = _incident_ref()
             log.exception("turn failed", extra={"event": "turn.failed", "incident": incident})
             result = self._apologise(event, incident)
+        self._database_down = False
         log.info("turn", extra={
             "event": "turn.done", "outcome": "duplicate" if result.duplicate else "ok",
             "duration_ms": round((time.perf_counter() - started) * 1000, 2)})

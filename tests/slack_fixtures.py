@@ -72,6 +72,10 @@ class Spoke:
                                        trigger_id=trigger_id, selected_option=is_select))
         return await self.post(body, FORM)
 
+    async def settle_listeners(self) -> None:
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+
     async def settle(self) -> None:
         """Let the listeners that run after the ack finish, then send what is due."""
         for _ in range(50):

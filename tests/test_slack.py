@@ -313,25 +313,32 @@ async def test_a_refused_request_leaves_neither_body_nor_headers_in_the_logs(
     assert any(getattr(r, "event", None) == "slack.refused" for r in caplog.records)
 
 
-async def test_a_database_outage_answers_503_and_slacks_retry_is_processed_once(
+async def test_a_database_outage_loses_nothing_and_repeats_nothing(
         spoke: Spoke, monkeypatch: pytest.MonkeyPatch) -> None:
     from contextlib import contextmanager
 
     from assistant.ports import Unavailable
 
-    working = spoke.store.transaction
+    working_transaction, working_ping = spoke.store.transaction, spoke.store.ping
 
     @contextmanager
     def down():  # type: ignore[no-untyped-def]
         raise Unavailable("OperationalError")
         yield
 
-    body = json_body(dm_event(AMIRA, "hello", event_id="EvOutage"))
+    first = json_body(dm_event(AMIRA, "hello", event_id="EvBeforeOutage"))
+    second = json_body(dm_event("U0ELI", "bonjour", event_id="EvDuringOutage"))
     monkeypatch.setattr(spoke.store, "transaction", down)
-    assert (await spoke.post(body)).status == 503
-    monkeypatch.setattr(spoke.store, "transaction", working)
-    assert rows(spoke, ProcessedEventRow) == 0
-    assert (await spoke.post(body, retry_num=1)).status == 200   # Slack's redelivery
-    assert (await spoke.post(body, retry_num=2)).status == 200
+    monkeypatch.setattr(spoke.store, "ping", lambda: False)
+    assert (await spoke.post(first)).status == 200    # acknowledged as the database went down
+    await spoke.settle_listeners()
+    assert (await spoke.post(second)).status == 503   # known down: Slack will redeliver
+    monkeypatch.setattr(spoke.store, "transaction", working_transaction)
+    monkeypatch.setattr(spoke.store, "ping", working_ping)
+    held = await spoke.api.next_call("chat.postMessage")  # the held event, tried again
+    assert held["channel"] == "D0AMA"
+    assert (await spoke.post(second, retry_num=1)).status == 200
+    redelivered = await spoke.api.next_call("chat.postMessage")
+    assert redelivered["channel"] == "D0ELI"
     await spoke.settle()
-    assert len(spoke.api.calls("chat.postMessage")) == 1
+    assert sorted(c["channel"] for c in spoke.api.calls("chat.postMessage")) == ["D0AMA", "D0ELI"]

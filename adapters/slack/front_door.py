@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -35,8 +36,10 @@ class _ClockForSlack(SignatureClock):
 
 
 class SlackFrontDoor:
-    def __init__(self, bolt: AsyncApp, signing_secret: str, clock: Clock) -> None:
+    def __init__(self, bolt: AsyncApp, signing_secret: str, clock: Clock,
+                 reachable: Callable[[], Awaitable[bool]]) -> None:
         self._bolt = bolt
+        self._reachable = reachable
         self._verifier = SignatureVerifier(signing_secret, clock=_ClockForSlack(clock))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -56,6 +59,8 @@ class SlackFrontDoor:
             return _refuse(400, "not_utf8")
         if not _well_formed(text, request.content_type):
             return _refuse(400, "malformed")
+        if not await self._reachable():
+            return _refuse(503, "database_unavailable")  # Slack redelivers events later
         response = await self._bolt.async_dispatch(
             AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers)))
         return await to_aiohttp_response(response)

@@ -34,5 +34,6 @@ def build_slack(settings: SlackSettings, turns: TurnHandler, clock: Clock, wake:
     client = AsyncWebClient(token=settings.bot_token.value, base_url=settings.api_url,
                             session=session, retry_handlers=[])
     bolt = build_bolt(client, turns, SlackProfiles(client, clock), wake, settings.bot_user_id)
-    return SlackFrontEnd(SlackFrontDoor(bolt, settings.signing_secret.value, clock),
+    return SlackFrontEnd(SlackFrontDoor(bolt, settings.signing_secret.value, clock,
+                                        turns.database_reachable),
                          SlackNotifier(client), bolt, session)
