@@ -14,17 +14,13 @@ Run by `bench/slack.py` in its own process, so it and `spoke serve` are measured
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import logging
 import os
-import signal
 import sys
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from loadkit import echo_main, serve_until_stopped  # bench/, beside this script
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -49,30 +45,11 @@ async def serve(host: str, port: int) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         client = AsyncWebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"],
                                 session=session)
-        runner = web.AppRunner(build(client, os.environ["SLACK_SIGNING_SECRET"]), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        bound = runner.addresses[0]
-        print(f"Echo is listening on http://{bound[0]}:{bound[1]}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        await serve_until_stopped(build(client, os.environ["SLACK_SIGNING_SECRET"]), host, port)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="bare slack-bolt echo app (bench baseline)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port))
-    return 0
+    return echo_main("bare slack-bolt echo app (bench baseline)", serve, argv)
 
 
 if __name__ == "__main__":

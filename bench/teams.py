@@ -58,32 +58,28 @@ Targets (issue #5, on 2 cores): Spoke at least 4x the stock echo's activities/s,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import concurrent.futures
-import contextlib
 import contextvars
 import cProfile
 import io
 import json
 import os
-import platform
 import pstats
-import resource
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
+import loadkit  # bench/, beside this script (Python puts a script's folder on sys.path)
 from aiohttp import web
+from loadkit import Figures, Replies, RoundResult, Run, Server, Table, UserResult, serve_in_process, yes
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -119,150 +115,19 @@ REGISTERED = "You're registered"
 TARGET_RATIO, TARGET_REPLY_P99_MS, TARGET_OVERHEAD_MS = 4.0, 250.0, 2.0
 ROUNDS = 2           # each app runs this many rounds, alternating which goes first
 REPLY_TIMEOUT_S = 60.0
-START_TIMEOUT_S = 60.0
+PACKAGES = ("assistant", "dialogs", "storage", "adapters", "bench")  # ours, in the profile
 
 
 # --- figures ----------------------------------------------------------------------------------
 
-def percentile(ordered: Sequence[float], p: float) -> float:
-    """Nearest rank, as bench/turns.py: the smallest sample with at least p% at or below it."""
-    rank = max(1, -(-len(ordered) * p // 100))
-    return ordered[int(rank) - 1]
-
-
-@dataclass(frozen=True)
-class Figures:
-    count: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> Figures:
-        ordered = sorted(seconds) or [float("nan")]
-
-        def ms(p: float) -> float:
-            return percentile(ordered, p) * 1000
-
-        return cls(len(seconds), ms(50), ms(95), ms(99), ordered[-1] * 1000)
-
-
 @dataclass
-class Run:
-    """What one app did over its timed rounds."""
-
-    label: str
-    acks: list[float] = field(default_factory=list)
-    replies: list[float] = field(default_factory=list)
-    activities: int = 0
-    wall_s: float = 0.0
-    round_rates: list[float] = field(default_factory=list)
-    server_cpu_s: float = 0.0
-    driver_cpu_s: float = 0.0
-    users: int = 0
-    completed: int = 0         # users whose last reply is what a finished script should get
-    failures: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    memory: list[tuple[str, int, int]] = field(default_factory=list)  # (when, VmRSS, VmHWM) KiB
+class TeamsRun(Run):
     statuses: set[int] = field(default_factory=set)
-    unread: int = 0            # replies beyond one per activity (would skew reply latency)
     identity_calls: dict[str, int] = field(default_factory=dict)  # token, keys, metadata
     connector_calls: dict[str, int] = field(default_factory=dict)  # by kind
 
-    @property
-    def per_s(self) -> float:
-        return self.activities / self.wall_s if self.wall_s else 0.0
-
-
-# --- /proc ------------------------------------------------------------------------------------
-
-def memory_kib(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process in KiB, from /proc (Linux)."""
-    fields = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            name, _, value = line.partition(":")
-            fields[name] = value.split()[0] if value.split() else "0"
-    return int(fields.get("VmRSS", 0)), int(fields.get("VmHWM", 0))
-
-
-def settled_memory_kib(pid: int, quiet_s: float = 1.0, limit_s: float = 15.0) -> tuple[int, int]:
-    """Memory once RSS has stopped growing for `quiet_s` (`spoke serve` builds its city index in
-    the background at start-up), or after `limit_s`."""
-    deadline = time.monotonic() + limit_s
-    last, steady_since = memory_kib(pid), time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - steady_since < quiet_s:
-        time.sleep(0.1)
-        now = memory_kib(pid)
-        if abs(now[0] - last[0]) > 256:  # KiB
-            steady_since = time.monotonic()
-        last = now
-    return last
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (its threads included)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        after_name = stat.read().rpartition(")")[2].split()
-    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
 
 # --- the servers ------------------------------------------------------------------------------
-
-class Server:
-    """A server in its own process that prints "... listening on http://HOST:PORT" once bound."""
-
-    def __init__(self, label: str, command: Sequence[str], env: dict[str, str], logs: IO[bytes]) -> None:
-        self.label = label
-        self.logs = logs
-        # Our own interpreter, scripts and arguments, no shell: nothing untrusted reaches it.
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,  # noqa: S603
-                                        stderr=logs, text=True)
-        self.url = self._wait_for_address()
-
-    def _wait_for_address(self) -> str:
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if "listening on http://" in line:
-                return line.strip().rsplit(" ", 1)[1]
-        self.stop()
-        raise RuntimeError(f"{self.label} did not start:\n{self.log_tail()}")
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log_tail(self, lines: int = 15) -> str:
-        self.logs.flush()
-        self.logs.seek(0)
-        return "\n".join(self.logs.read().decode(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def spoke_command() -> str:
-    beside = Path(sys.executable).parent / "spoke"
-    if not beside.exists():
-        raise SystemExit(f"no `spoke` beside {sys.executable} (pip install -e .)")
-    return str(beside)
-
 
 def spoke_env(workdir: Path, identity: BotFrameworkIdentity) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPOKE_TEAMS_"))}
@@ -282,14 +147,6 @@ def echo_env(identity: BotFrameworkIdentity) -> dict[str, str]:
             "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL": identity.openid_metadata_url,
             "TO_CHANNEL_FROM_BOT_LOGIN_URL": identity.adfs_authority,  # MSAL: https, no discovery
             "REQUESTS_CA_BUNDLE": local_ca().ca_bundle}  # requests trusts only this
-
-
-def prepare_database(spoke: str, env: dict[str, str]) -> None:
-    for step in (["db", "upgrade"], ["demo", "seed"]):
-        done = subprocess.run([spoke, *step], env=env, capture_output=True, text=True,  # noqa: S603
-                              check=False, timeout=120)
-        if done.returncode != 0:
-            raise SystemExit(f"spoke {' '.join(step)} failed: {done.stderr.strip()[-600:]}")
 
 
 # --- the simulated users ----------------------------------------------------------------------
@@ -332,109 +189,35 @@ def reply_text(call: ConnectorCall) -> str:
     return text + (json.dumps(cards, ensure_ascii=False) if cards else "")
 
 
-class Replies:
+def connector_replies(connector: BotConnectorMock) -> Replies[ConnectorCall]:
     """Hands each activity the connector mock accepts to the user whose conversation it went to."""
-
-    def __init__(self, connector: BotConnectorMock) -> None:
-        self._connector = connector
-        self._queues: dict[str, asyncio.Queue[ConnectorCall]] = {}
-        self.stray = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def queue(self, user: str) -> asyncio.Queue[ConnectorCall]:
-        return self._queues.setdefault(conversation_of(user), asyncio.Queue())
-
-    def unread(self, users: Sequence[str]) -> int:
-        """Activities no answer waited for: more than one reply to some activity."""
-        return sum(self.queue(user).qsize() for user in users)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                call = await self._connector.next_activity(timeout=3600)
-            except TimeoutError:
-                continue
-            queue = self._queues.get(str(call.conversation_id))
-            if queue is None:
-                self.stray += 1
-            else:
-                queue.put_nowait(call)
+    return Replies(lambda: connector.next_activity(timeout=3600), lambda call: str(call.conversation_id),
+                   conversation_of)
 
 
-@dataclass
-class UserResult:
-    acks: list[float] = field(default_factory=list)
-    replies: list[float] = field(default_factory=list)
-    statuses: set[int] = field(default_factory=set)
-    last_text: str = ""
-    failure: str = ""
-
-
-async def converse(http: aiohttp.ClientSession, url: str, service_url: str, replies: Replies, user: str,
-                   tokens: Sequence[str]) -> UserResult:
+async def converse(http: aiohttp.ClientSession, url: str, service_url: str, replies: Replies[ConnectorCall],
+                   user: str, tokens: Sequence[str]) -> UserResult:
     """One person's personal chat: send an answer, wait for the reply, send the next."""
-    result = UserResult()
-    inbox = replies.queue(user)
     aad = aad_of(user)
-    for position, text in enumerate(answers(user)):
+
+    def posted(position: int, text: str) -> tuple[bytes, dict[str, str]]:
         activity = personal_message(text, service_url=service_url, user_aad=aad, user_name=USER_NAME)
-        body = json.dumps(activity).encode()
-        headers = {"Authorization": tokens[position], "Content-Type": "application/json; charset=utf-8"}
-        sent_at = time.time()
-        started = time.perf_counter()
-        try:
-            async with http.post(url, data=body, headers=headers) as response:
-                await response.read()
-                status = response.status
-        except aiohttp.ClientError as error:
-            result.failure = f"{type(error).__name__} at answer {position + 1}"
-            return result
-        result.acks.append(time.perf_counter() - started)
-        result.statuses.add(status)
-        if status not in (200, 201, 202):
-            result.failure = f"HTTP {status} at answer {position + 1}"
-            return result
-        try:
-            call = await asyncio.wait_for(inbox.get(), REPLY_TIMEOUT_S)
-        except TimeoutError:
-            result.failure = f"no reply within {REPLY_TIMEOUT_S:.0f} s to answer {position + 1}"
-            return result
-        result.replies.append(call.at - sent_at)
-        result.last_text = reply_text(call)
-    return result
+        return json.dumps(activity).encode(), {"Authorization": tokens[position],
+                                               "Content-Type": "application/json; charset=utf-8"}
+
+    return await loadkit.converse(http, url, answers(user), posted, replies.queue(user), reply_text,
+                                  accepted=(200, 201, 202), reply_timeout_s=REPLY_TIMEOUT_S)
 
 
-def finished(user: str, result: UserResult, expected: str | None) -> bool:
-    """`expected` None: the echo's last reply must be the last message itself."""
-    if result.failure:
-        return False
-    return expected in result.last_text if expected is not None else result.last_text == answers(user)[-1]
-
-
-async def drive(http: aiohttp.ClientSession, base: str, service_url: str, replies: Replies,
+async def drive(http: aiohttp.ClientSession, base: str, service_url: str, replies: Replies[ConnectorCall],
                 users: Sequence[str], tokens: dict[str, list[str]], expected: str | None,
-                one_at_a_time: bool = False) -> tuple[list[UserResult], float, int]:
+                one_at_a_time: bool = False) -> RoundResult:
     """All users at once (or one after the other); their results, the wall time, how many
-    finished as expected."""
+    finished as expected. `expected` None: the echo's last reply must be the last message itself."""
     url = f"{base}/api/messages"
-    started = time.perf_counter()
-    if one_at_a_time:
-        results = [await converse(http, url, service_url, replies, user, tokens[user]) for user in users]
-    else:
-        results = list(await asyncio.gather(*(converse(http, url, service_url, replies, user, tokens[user])
-                                              for user in users)))
-    wall_s = time.perf_counter() - started
-    done = sum(finished(user, result, expected) for user, result in zip(users, results, strict=True))
-    return results, wall_s, done
+    return await loadkit.drive(
+        users, lambda user: converse(http, url, service_url, replies, user, tokens[user]),
+        lambda user, result: loadkit.finished(result, expected, answers(user)[-1]), one_at_a_time)
 
 
 def identity_counts(identity: BotFrameworkIdentity) -> dict[str, int]:
@@ -461,66 +244,49 @@ class Mocks:
     connector: BotConnectorMock
 
 
-async def timed_round(http: aiohttp.ClientSession, server: Server, mocks: Mocks, replies: Replies, run: Run,
-                      users: Sequence[str], expected: str | None) -> None:
+def conversations(http: aiohttp.ClientSession, server: Server, mocks: Mocks, replies: Replies[ConnectorCall],
+                  users: Sequence[str], expected: str | None) -> Awaitable[RoundResult]:
+    """The users' conversations with `server`, their tokens minted now, before the clock starts."""
     tokens = mint_tokens(mocks.identity, mocks.connector.service_url, users)
+    return drive(http, server.url, mocks.connector.service_url, replies, users, tokens, expected)
+
+
+async def timed_round(http: aiohttp.ClientSession, server: Server, mocks: Mocks,
+                      replies: Replies[ConnectorCall], run: TeamsRun, users: Sequence[str],
+                      expected: str | None) -> None:
+    talks = conversations(http, server, mocks, replies, users, expected)
     idents, calls = identity_counts(mocks.identity), connector_counts(mocks.connector)
-    cpu_before, own_before = cpu_s(server.pid), own_cpu_s()
-    results, wall_s, done = await drive(http, server.url, mocks.connector.service_url, replies, users, tokens,
-                                        expected)
-    run.server_cpu_s += cpu_s(server.pid) - cpu_before
-    run.driver_cpu_s += own_cpu_s() - own_before
-    add_counts(run.identity_calls, identity_counts(mocks.identity), idents)
-    add_counts(run.connector_calls, connector_counts(mocks.connector), calls)
-    activities = sum(len(r.acks) for r in results)
-    run.activities += activities
-    run.wall_s += wall_s
-    run.round_rates.append(activities / wall_s)
-    run.users += len(users)
-    run.completed += done
-    for result in results:
-        run.acks += result.acks
-        run.replies += result.replies
+
+    async def counted() -> RoundResult:
+        """The conversations, and what the server asked of the mocks meanwhile."""
+        outcome = await talks
+        add_counts(run.identity_calls, identity_counts(mocks.identity), idents)
+        add_counts(run.connector_calls, connector_counts(mocks.connector), calls)
+        return outcome
+
+    for result in await loadkit.timed_round(run, server, users, counted(), replies):
         run.statuses |= result.statuses
-        if result.failure:
-            run.failures.append(result.failure)
-    await asyncio.sleep(0.2)  # a late extra reply, if any, reaches its queue
-    run.unread += replies.unread(users)
-    run.memory.append((f"after round {len(run.round_rates)}", *memory_kib(server.pid)))
 
 
-async def warm_up(http: aiohttp.ClientSession, server: Server, mocks: Mocks, replies: Replies, run: Run,
-                  user: str, expected: str | None) -> None:
-    """One full conversation, untimed: keys and token fetched, first imports, the city index."""
-    tokens = mint_tokens(mocks.identity, mocks.connector.service_url, [user])
-    results, wall_s, done = await drive(http, server.url, mocks.connector.service_url, replies, [user],
-                                        tokens, expected)
-    run.notes.append(f"warm-up: one user, {len(SCRIPT)} activities, {wall_s:.2f} s (untimed)")
-    if not done:
-        why = results[0].failure or f"last reply {results[0].last_text[:80]!r}"
-        run.notes.append(f"WARNING: the warm-up did not finish as expected ({why})")
-    run.memory.append(("after warm-up", *memory_kib(server.pid)))
-
-
-async def measure(spoke: Server, echo: Server, mocks: Mocks, users: int, rounds: int) -> tuple[Run, Run, int]:
-    spoke_run = Run("Spoke (spoke serve)")
-    echo_run = Run("stock CloudAdapter echo")
-    spoke_run.memory.append(("idle after start", *settled_memory_kib(spoke.pid)))
-    echo_run.memory.append(("idle after start", *settled_memory_kib(echo.pid)))
-    replies = Replies(mocks.connector)
-    replies.start()
+async def measure(spoke: Server, echo: Server, mocks: Mocks, users: int, rounds: int
+                  ) -> tuple[TeamsRun, TeamsRun, int]:
+    spoke_run = TeamsRun("Spoke (spoke serve)")
+    echo_run = TeamsRun("stock CloudAdapter echo")
+    spoke_run.memory.append(("idle after start", *loadkit.settled_memory_kib(spoke.pid)))
+    echo_run.memory.append(("idle after start", *loadkit.settled_memory_kib(echo.pid)))
     connector = aiohttp.TCPConnector(limit=0)  # one connection per user in flight
-    try:
-        async with aiohttp.ClientSession(connector=connector) as http:
-            await warm_up(http, spoke, mocks, replies, spoke_run, "SW000", REGISTERED)
-            await warm_up(http, echo, mocks, replies, echo_run, "EW000", None)
-            for number in range(1, rounds + 1):
-                sides = [(spoke, spoke_run, "S", REGISTERED), (echo, echo_run, "E", None)]
-                for server, run, prefix, expected in sides if number % 2 else sides[::-1]:
-                    await timed_round(http, server, mocks, replies, run,
-                                      user_names(f"{prefix}{number}", users), expected)
-    finally:
-        await replies.stop()
+    async with (connector_replies(mocks.connector) as replies,
+                aiohttp.ClientSession(connector=connector) as http):
+        # One full conversation each, untimed: keys and token fetched, first imports, the city index.
+        activities = f"{len(SCRIPT)} activities"
+        await loadkit.warm_up(spoke_run, spoke,
+                              conversations(http, spoke, mocks, replies, ["SW000"], REGISTERED), activities)
+        await loadkit.warm_up(echo_run, echo, conversations(http, echo, mocks, replies, ["EW000"], None),
+                              activities)
+        sides = ((spoke, spoke_run, "S", REGISTERED), (echo, echo_run, "E", None))
+        for number, (server, run, prefix, expected) in loadkit.alternating(rounds, *sides):
+            await timed_round(http, server, mocks, replies, run, user_names(f"{prefix}{number}", users),
+                              expected)
     return spoke_run, echo_run, replies.stray
 
 
@@ -591,73 +357,21 @@ class Stages:
                 for r in self.requests if name + suffix in r]
 
 
-def serve_in_process(make_app: Callable[[], tuple[web.Application, Callable[[], None]]],
-                     run_users: Callable[[str], Awaitable[Any]],
-                     thread_initializer: Callable[[], None] | None = None,
-                     on_loop: tuple[Callable[[], None], Callable[[], None]] | None = None) -> Any:
-    """Serves an app on this thread's new event loop while `run_users(base_url)` runs on a loop
-    of its own in another thread (as the mock does), so the server's loop does only its work.
-    `make_app` gives the app and a hook to run once it has started; `on_loop` (start, stop) runs
-    around the users on the server's loop (cProfile)."""
-    outcome: list[Any] = []
-
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        if thread_initializer is not None:
-            loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(
-                max_workers=min(32, (os.cpu_count() or 1) + 4), initializer=thread_initializer))
-        app, started = make_app()
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        started()
-        host, port = runner.addresses[0][:2]
-        done = asyncio.Event()
-
-        def users() -> None:
-            try:
-                outcome.append(asyncio.run(run_users(f"http://{host}:{port}")))
-            finally:
-                loop.call_soon_threadsafe(done.set)
-
-        if on_loop is not None:
-            on_loop[0]()
-        thread = threading.Thread(target=users, name="bench-users")
-        thread.start()
-        try:
-            await done.wait()
-        finally:
-            if on_loop is not None:
-                on_loop[1]()
-            thread.join()
-            await runner.cleanup()
-
-    asyncio.run(serve())
-    if not outcome:
-        raise RuntimeError("the in-process users did not finish")
-    return outcome[0]
-
-
 def users_runner(mocks: Mocks, identity: BotFrameworkIdentity, phases: Sequence[tuple[Sequence[str], bool]],
                  expected: str | None, between: Callable[[int], None] = lambda _phase: None
-                 ) -> Callable[[str], Awaitable[list[tuple[list[UserResult], float, int]]]]:
+                 ) -> Callable[[str], Coroutine[Any, Any, list[RoundResult]]]:
     """Users in phases: (names, one at a time?); `between(phase)` runs once each phase is over
     and its last send's bookkeeping has settled (to set the warm-up's samples apart)."""
-    async def run(base: str) -> list[tuple[list[UserResult], float, int]]:
-        replies = Replies(mocks.connector)
-        replies.start()
+    async def run(base: str) -> list[RoundResult]:
         out = []
-        try:
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-                for number, (names, sequential) in enumerate(phases):
-                    tokens = mint_tokens(identity, mocks.connector.service_url, names)
-                    out.append(await drive(http, base, mocks.connector.service_url, replies, names, tokens,
-                                           expected, one_at_a_time=sequential))
-                    await asyncio.sleep(0.3)  # the last send's bookkeeping settles
-                    between(number)
-        finally:
-            await replies.stop()
+        async with (connector_replies(mocks.connector) as replies,
+                    aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http):
+            for number, (names, sequential) in enumerate(phases):
+                tokens = mint_tokens(identity, mocks.connector.service_url, names)
+                out.append(await drive(http, base, mocks.connector.service_url, replies, names, tokens,
+                                       expected, one_at_a_time=sequential))
+                await asyncio.sleep(0.3)  # the last send's bookkeeping settles
+                between(number)
         return out
     return run
 
@@ -680,16 +394,6 @@ def teams_settings(identity: BotFrameworkIdentity) -> Any:
                          openid_metadata_url=identity.openid_metadata_url, token_url=identity.token_url)
 
 
-def thread_cpu_s(tid: int) -> float:
-    """User + system CPU seconds of one thread of this process (/proc/self/task), 0 if gone."""
-    try:
-        with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as stat:
-            after_name = stat.read().rpartition(")")[2].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def spoke_in_process(workdir: Path, mocks: Mocks, names: Sequence[str], warm_user: str,
                      load_names: Sequence[str]) -> Overhead:
     """`build_web_app` with Teams, timing wrappers on the front door, the turn, the send and the
@@ -702,7 +406,7 @@ def spoke_in_process(workdir: Path, mocks: Mocks, names: Sequence[str], warm_use
     from assistant.config import Secret, Settings
 
     env = spoke_env(workdir, mocks.twin)
-    prepare_database(spoke_command(), env)
+    loadkit.prepare_database(loadkit.spoke_command(), env)
     settings = teams_settings(mocks.twin)
     core = build_app(Settings(database_url=env["DATABASE_URL"], data_dir=workdir, secret_key=Secret("")))
     stages = Stages()
@@ -715,7 +419,7 @@ def spoke_in_process(workdir: Path, mocks: Mocks, names: Sequence[str], warm_use
     def between(_phase: int) -> None:
         snapshots.append(Stages(dict(stages.wall), dict(stages.cpu), list(stages.requests)))
         stages.clear()
-        marks.append((thread_cpu_s(loop_tid), {tid: thread_cpu_s(tid) for tid in pool_tids}))
+        marks.append((loadkit.thread_cpu_s(loop_tid), {tid: loadkit.thread_cpu_s(tid) for tid in pool_tids}))
 
     def make_app() -> tuple[web.Application, Callable[[], None]]:
         app, serving = build_web_app(core, None, settings)
@@ -864,41 +568,9 @@ def echo_in_process(mocks: Mocks, names: Sequence[str], warm_user: str) -> Overh
 
 # --- profile ---------------------------------------------------------------------------------
 
-def busy_s(stats: pstats.Stats) -> float:
-    """Self time of everything but waiting for work or I/O."""
-    return sum(row[2] for (filename, _line, name), row in stats.stats.items()  # type: ignore[attr-defined]
-               if not (filename == "~" and ("SimpleQueue" in name or "epoll" in name)))
-
-
-def cumulative_s(stats: pstats.Stats, file_name: str, function: str) -> float:
-    return sum(row[3] for (filename, _line, name), row in stats.stats.items()  # type: ignore[attr-defined]
-               if name == function and Path(filename).name == file_name)
-
-
 def own_time_by_package(stats: pstats.Stats) -> str:
-    """Self time summed per package (as bench/turns.py): Spoke's code, a library, or C."""
-    totals: dict[str, float] = {}
-    idle = 0.0
-    for (filename, _line, function), row in stats.stats.items():  # type: ignore[attr-defined]
-        if filename == "~":
-            if "SimpleQueue" in function or "epoll" in function:
-                idle += row[2]  # a pool thread waiting for work, the loop waiting for I/O
-                continue
-            package = ("sqlite3 (C)" if "sqlite3" in function
-                       else "lock waits (C)" if "acquire" in function
-                       else "ssl (C)" if "SSL" in function or "ssl" in function
-                       else "sockets (C)" if "socket" in function
-                       else "builtins (C)")
-        else:
-            parts = Path(filename).parts
-            package = (parts[parts.index("site-packages") + 1] if "site-packages" in parts
-                       else next((p for p in ("assistant", "dialogs", "storage", "adapters", "bench")
-                                  if p in parts), "stdlib"))
-        totals[package] = totals.get(package, 0.0) + row[2]
-    whole = sum(totals.values()) or 1.0
-    ranked = sorted(totals.items(), key=lambda item: -item[1])[:10]
-    return (f"   self time {whole:.2f} s (besides {idle:.2f} s idle, waiting for work or I/O) by package: "
-            + ", ".join(f"{name} {100 * s / whole:.0f}%" for name, s in ranked) + "\n")
+    """Self time per package, TLS and sockets apart (the stock echo fetches keys and tokens over https)."""
+    return loadkit.own_time_by_package(stats, PACKAGES, loadkit.C_FUNCTIONS + loadkit.C_IO_FUNCTIONS)
 
 
 def profile_in_process(workdir: Path, mocks: Mocks, users: int, top: int) -> str:
@@ -912,7 +584,7 @@ def profile_in_process(workdir: Path, mocks: Mocks, users: int, top: int) -> str
 
     out = io.StringIO()
 
-    def summary(label: str, results: list[tuple[list[UserResult], float, int]], names: Sequence[str]) -> None:
+    def summary(label: str, results: list[RoundResult], names: Sequence[str]) -> None:
         user_results, wall_s, done = results[-1]
         activities = sum(len(r.acks) for r in user_results)
         acks = Figures.of([a for r in user_results for a in r.acks])
@@ -924,16 +596,11 @@ def profile_in_process(workdir: Path, mocks: Mocks, users: int, top: int) -> str
 
     # Spoke.
     env = spoke_env(workdir, mocks.twin)
-    prepare_database(spoke_command(), env)
+    loadkit.prepare_database(loadkit.spoke_command(), env)
     settings = teams_settings(mocks.twin)
     core = build_app(Settings(database_url=env["DATABASE_URL"], data_dir=workdir, secret_key=Secret("")))
     loop_profiler = cProfile.Profile(time.thread_time)
-    worker_profilers: list[cProfile.Profile] = []
-
-    def profile_this_thread() -> None:
-        profiler = cProfile.Profile(time.thread_time)
-        worker_profilers.append(profiler)
-        profiler.enable()
+    workers = loadkit.ThreadProfilers()
 
     def spoke_app() -> tuple[web.Application, Callable[[], None]]:
         return build_web_app(core, None, settings)[0], lambda: None
@@ -943,22 +610,22 @@ def profile_in_process(workdir: Path, mocks: Mocks, users: int, top: int) -> str
         # The warm-up on its own loop and pool; then the profiled run on fresh ones.
         serve_in_process(spoke_app, users_runner(mocks, mocks.twin, [(["PSW000"], True)], REGISTERED))
         results = serve_in_process(spoke_app, users_runner(mocks, mocks.twin, [(names, False)], REGISTERED),
-                                   thread_initializer=profile_this_thread,
+                                   thread_initializer=workers,
                                    on_loop=(loop_profiler.enable, loop_profiler.disable))
     finally:
         core.close()
     summary("Spoke", results, names)
     loop_stats = pstats.Stats(loop_profiler, stream=out)
-    worker_stats = pstats.Stats(*worker_profilers, stream=out) if worker_profilers else None  # type: ignore[arg-type]
+    worker_stats = workers.stats(out)
     activities = max(1, sum(len(r.acks) for r in results[-1][0]))
     per = 1000 / activities
-    loop_cpu, worker_cpu = busy_s(loop_stats), busy_s(worker_stats) if worker_stats else 0.0
-    door = cumulative_s(loop_stats, "front_door.py", "handle")
-    turn_wait = cumulative_s(loop_stats, "turns.py", "handle")
-    check = cumulative_s(loop_stats, "auth.py", "check")
-    translate = cumulative_s(loop_stats, "translate.py", "translate")
-    send = cumulative_s(loop_stats, "notifier.py", "send")
-    turns = cumulative_s(worker_stats, "turns.py", "handle_now") if worker_stats else 0.0
+    loop_cpu, worker_cpu = loadkit.busy_s(loop_stats), loadkit.busy_s(worker_stats) if worker_stats else 0.0
+    door = loadkit.cumulative_s(loop_stats, "front_door.py", "handle")
+    turn_wait = loadkit.cumulative_s(loop_stats, "turns.py", "handle")
+    check = loadkit.cumulative_s(loop_stats, "auth.py", "check")
+    translate = loadkit.cumulative_s(loop_stats, "translate.py", "translate")
+    send = loadkit.cumulative_s(loop_stats, "notifier.py", "send")
+    turns = loadkit.cumulative_s(worker_stats, "turns.py", "handle_now") if worker_stats else 0.0
     out.write(f"   Spoke CPU per activity (thread CPU time, inflated by the profiler): event loop "
               f"{loop_cpu * per:.2f} ms (front door outside the turn {(door - turn_wait) * per:.2f}: token "
               f"check {check * per:.2f}, translate {translate * per:.2f}; Teams sends {send * per:.2f}; the "
@@ -969,7 +636,7 @@ def profile_in_process(workdir: Path, mocks: Mocks, users: int, top: int) -> str
     loop_stats.strip_dirs().sort_stats("cumulative").print_stats(top)
     loop_stats.print_callees(r"front_door.py:\d+\(_process\)|\(translate\)|auth.py:\d+\(check\)")
     if worker_stats is not None:
-        out.write(f"\n   Spoke's {len(worker_profilers)} pool threads (turns and database work), merged:\n")
+        out.write(f"\n   Spoke's {len(workers.profilers)} pool threads (turns and database work), merged:\n")
         out.write(own_time_by_package(worker_stats))
         worker_stats.strip_dirs().sort_stats("cumulative").print_stats(top)
 
@@ -987,13 +654,14 @@ def profile_in_process(workdir: Path, mocks: Mocks, users: int, top: int) -> str
     activities = max(1, sum(len(r.acks) for r in results[-1][0]))
     per = 1000 / activities
     parameterized = "_parameterized_bot_framework_authentication.py"
-    auth = cumulative_s(echo_stats, parameterized, "authenticate_request")
-    user_tokens = cumulative_s(echo_stats, parameterized, "create_user_token_client")
-    factory = cumulative_s(echo_stats, "_connector_factory_impl.py", "create")
-    msal_app = cumulative_s(echo_stats, "microsoft_app_credentials.py", "__get_msal_app")
-    token = cumulative_s(echo_stats, "microsoft_app_credentials.py", "get_access_token")
+    auth = loadkit.cumulative_s(echo_stats, parameterized, "authenticate_request")
+    user_tokens = loadkit.cumulative_s(echo_stats, parameterized, "create_user_token_client")
+    factory = loadkit.cumulative_s(echo_stats, "_connector_factory_impl.py", "create")
+    msal_app = loadkit.cumulative_s(echo_stats, "microsoft_app_credentials.py", "__get_msal_app")
+    token = loadkit.cumulative_s(echo_stats, "microsoft_app_credentials.py", "get_access_token")
+    busy = loadkit.busy_s(echo_stats)
     out.write(f"   stock echo CPU per activity (thread CPU time, inflated by the profiler): event loop "
-              f"{busy_s(echo_stats) * per:.2f} ms: authenticate_request {auth * per:.2f}, a new connector "
+              f"{busy * per:.2f} ms: authenticate_request {auth * per:.2f}, a new connector "
               f"client and credentials {factory * per:.2f}, a new user-token client {user_tokens * per:.2f}; "
               f"in send_activity the MSAL token {token * per:.2f} (of which building a new MSAL application, "
               f"with its tenant discovery, {msal_app * per:.2f}), all blocking the event loop\n")
@@ -1006,6 +674,10 @@ def profile_in_process(workdir: Path, mocks: Mocks, users: int, top: int) -> str
 
 # --- printing ---------------------------------------------------------------------------------
 
+TABLE = Table(label_width=26, count="activities", count_width=11, rate="activities/s", rate_width=14)
+PAD = " " * 33
+
+
 def package_version(name: str) -> str:
     try:
         return version(name)
@@ -1015,13 +687,9 @@ def package_version(name: str) -> str:
 
 def print_header(users: int, rounds: int) -> None:
     print("Spoke over Microsoft Teams (Bot Framework) on loopback (issue #5)")
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"  Python {platform.python_version()} ({platform.python_implementation()}), "
-          f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({affinity} usable); "
-          f"botbuilder-core {package_version('botbuilder-core')}, botbuilder-integration-aiohttp "
-          f"{package_version('botbuilder-integration-aiohttp')}, botframework-connector "
-          f"{package_version('botframework-connector')}, PyJWT {package_version('PyJWT')}, "
-          f"aiohttp {package_version('aiohttp')}")
+    libraries = ", ".join(f"{name} {package_version(name)}" for name in (
+        "botbuilder-core", "botbuilder-integration-aiohttp", "botframework-connector", "PyJWT", "aiohttp"))
+    print(loadkit.platform_line(libraries))
     print(f"  {users} simulated users per round, each its own AAD object id in its own personal chat, "
           f"{len(SCRIPT)} activities per user (the registration as typed); {rounds} rounds per app, "
           f"alternating which goes first, new users every round")
@@ -1032,53 +700,22 @@ def print_header(users: int, rounds: int) -> None:
           "bench/teams_echo.py (stock CloudAdapter + ActivityHandler); each its own process")
     print("  The identity mock (https) and connector mock (tests/teams_mock.py) and the users share this "
           "process; timing starts once each server's RSS has settled and one conversation has warmed it up")
-    print(f"  Load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print()
-    print(f"  {'':<26}{'':<7}{'activities':>11}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-          f"{'activities/s':>14}")
+    loadkit.print_start(TABLE)
 
 
-def row(label: str, what: str, f: Figures, per_s: float | None = None) -> str:
-    rate = f"{per_s:>14.1f}" if per_s is not None else ""
-    return (f"  {label:<26}{what:<7}{f.count:>11}{f.p50_ms:>9.2f}{f.p95_ms:>9.2f}{f.p99_ms:>9.2f}"
-            f"{f.max_ms:>9.2f}{rate}")
-
-
-def print_run(run: Run) -> None:
-    pad = " " * 33
-    print(row(run.label, "ack", Figures.of(run.acks), run.per_s))
-    print(row("", "reply", Figures.of(run.replies)))
-    rates = ", ".join(f"{rate:.1f}" for rate in run.round_rates)
-    statuses = "/".join(str(s) for s in sorted(run.statuses))
-    print(f"{pad}activities/s by round: {rates}; {run.completed} of {run.users} users finished; "
-          f"HTTP {statuses}")
-    share = run.server_cpu_s / run.wall_s if run.wall_s else 0.0
-    driver = run.driver_cpu_s / run.wall_s if run.wall_s else 0.0
-    per_activity = 1000 * run.server_cpu_s / run.activities if run.activities else 0.0
-    print(f"{pad}server CPU {run.server_cpu_s:.2f} s = {100 * share:.0f}% of one core over the timed rounds "
-          f"({per_activity:.2f} ms per activity); users + mocks process {100 * driver:.0f}%")
+def print_run(run: TeamsRun) -> None:
+    TABLE.print_run(run, PAD, f"; HTTP {'/'.join(str(s) for s in sorted(run.statuses))}")
+    per_activity = 1000 * run.server_cpu_s / run.sent if run.sent else 0.0
+    print(f"{PAD}server CPU {run.server_cpu_s:.2f} s = {100 * run.server_share:.0f}% of one core over the "
+          f"timed rounds ({per_activity:.2f} ms per activity); users + mocks process "
+          f"{100 * run.driver_share:.0f}%")
     ids, calls = run.identity_calls, run.connector_calls
-    per = 1 / run.activities if run.activities else 0.0
-    print(f"{pad}identity mock: {ids.get('token', 0)} token requests ({ids.get('token', 0) * per:.2f} per "
+    per = 1 / run.sent if run.sent else 0.0
+    print(f"{PAD}identity mock: {ids.get('token', 0)} token requests ({ids.get('token', 0) * per:.2f} per "
           f"activity), {ids.get('keys', 0)} key and {ids.get('metadata', 0)} metadata fetches; connector: "
           + ", ".join(f"{n} {kind}" for kind, n in sorted(calls.items())))
-    for when, rss, peak in run.memory[-1:]:
-        print(f"{pad}server memory {when}: RSS {rss / 1024:.1f} MiB, peak (VmHWM) {peak / 1024:.1f} MiB")
-    for note in run.notes:
-        print(f"{pad}{note}")
-    if run.failures:
-        print(f"{pad}WARNING: {len(run.failures)} users failed, e.g. {run.failures[0]}")
-    if run.unread:
-        print(f"{pad}WARNING: {run.unread} replies beyond one per activity; reply latency is off")
-
-
-def print_memory(runs: Sequence[Run]) -> None:
-    print()
-    print("Server memory (/proc/PID/status):")
-    for run in runs:
-        for when, rss, peak in run.memory:
-            print(f"  {run.label:<26}{when:<18} RSS {rss / 1024:6.1f} MiB   "
-                  f"peak so far {peak / 1024:6.1f} MiB")
+    for line in loadkit.run_notes(run, PAD, "activity"):
+        print(line)
 
 
 def print_overhead(overheads: Sequence[Overhead]) -> None:
@@ -1096,37 +733,29 @@ def print_overhead(overheads: Sequence[Overhead]) -> None:
             print(f"  {'':<26}{note}")
 
 
-def yes(ok: bool) -> str:
-    return "yes" if ok else "no"
-
-
 def print_summary(spoke: Run, echo: Run, spoke_overhead: Overhead, echo_overhead: Overhead) -> None:
     ratio = spoke.per_s / echo.per_s if echo.per_s else 0.0
     reply99 = Figures.of(spoke.replies).p99_ms
     overhead, stock = Figures.of(spoke_overhead.inbound), Figures.of(echo_overhead.inbound)
     cached = Figures.of(spoke_overhead.inbound_cached)
-    rss, peak = spoke.memory[-1][1:]
     print(f"Summary: Spoke {spoke.per_s:.1f} activities/s = {ratio:.1f}x the stock echo's {echo.per_s:.1f} "
           f"(≥4x: {yes(ratio >= TARGET_RATIO)}) | reply p99 {reply99:.1f} ms (<250 ms: "
           f"{yes(reply99 < TARGET_REPLY_P99_MS)}) | adapter overhead per activity (front door outside the "
           f"turn) p50 {overhead.p50_ms:.2f} ms, p99 {overhead.p99_ms:.2f} ms (<2 ms: "
           f"{yes(overhead.p99_ms < TARGET_OVERHEAD_MS)}); without each person's first activity (member "
           f"GET) p50 {cached.p50_ms:.2f}, p99 {cached.p99_ms:.2f} ms; stock CloudAdapter outside on_turn "
-          f"p50 {stock.p50_ms:.2f}, p99 {stock.p99_ms:.2f} ms | spoke serve RSS {rss / 1024:.1f} MiB, "
-          f"peak {peak / 1024:.1f} MiB")
+          f"p50 {stock.p50_ms:.2f}, p99 {stock.p99_ms:.2f} ms | spoke serve {loadkit.final_memory(spoke)}")
 
 
 # --- the run ----------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Spoke Teams HTTP benchmark (prints figures)")
-    parser.add_argument("--users", type=int, default=50, help="concurrent users per round")
-    parser.add_argument("--quick", action="store_true", help="10 users, 5 for the overhead (smoke run)")
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds per app")
+    parser = loadkit.bench_parser("Spoke Teams HTTP benchmark (prints figures)", 50,
+                                  "concurrent users per round", "10 users, 5 for the overhead (smoke run)",
+                                  rounds=ROUNDS)
     parser.add_argument("--overhead-users", type=int, default=0, metavar="USERS",
                         help="users (15 activities each) for the in-process overhead (default 20, quick 5)")
-    parser.add_argument("--profile", type=int, default=0, metavar="USERS",
-                        help="also cProfile this many registrations at once in-process, both apps")
+    loadkit.add_profile_option(parser, "also cProfile this many registrations at once in-process, both apps")
     args = parser.parse_args(argv)
     users = 10 if args.quick else args.users
     rounds = max(1, args.rounds)
@@ -1145,38 +774,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     threaded.start()
     # For the in-process stock echo: requests (its key fetch, MSAL) trusts only this.
     os.environ["REQUESTS_CA_BUNDLE"] = local_ca().ca_bundle
-    spoke_cmd = spoke_command()
+    spoke_cmd = loadkit.spoke_command()
     print_header(users, rounds)
     try:
         with tempfile.TemporaryDirectory(prefix="spoke-bench-teams-") as tmp:
             workdir = Path(tmp)
             env = spoke_env(workdir, mocks.identity)
-            prepare_database(spoke_cmd, env)
-            servers: list[Server] = []
+            loadkit.prepare_database(spoke_cmd, env)
             with (open(workdir / "spoke.log", "w+b") as spoke_log,
                   open(workdir / "echo.log", "w+b") as echo_log):
-                try:
-                    spoke = Server("spoke serve", [spoke_cmd, "serve", "--host", "127.0.0.1", "--port", "0"],
-                                   env, spoke_log)
-                    servers.append(spoke)
-                    echo = Server("teams_echo.py", [sys.executable, str(BENCH / "teams_echo.py"),
-                                                    "--port", "0"], echo_env(mocks.identity), echo_log)
-                    servers.append(echo)
+                with (Server("spoke serve", [spoke_cmd, "serve", "--host", "127.0.0.1", "--port", "0"],
+                             env, spoke_log) as spoke,
+                      Server("teams_echo.py", [sys.executable, str(BENCH / "teams_echo.py"), "--port", "0"],
+                             echo_env(mocks.identity), echo_log) as echo):
                     spoke_run, echo_run, stray = asyncio.run(measure(spoke, echo, mocks, users, rounds))
-                finally:
-                    for server in servers:
-                        server.stop()
                 print_run(spoke_run)
                 print_run(echo_run)
                 if stray:
                     print(f"  WARNING: {stray} activities went to no simulated user's conversation")
-                for server in servers:
-                    errors = [line for line in server.log_tail(200).splitlines() if '"ERROR"' in line
-                              or "Traceback" in line or "turn failed" in line]
-                    if errors:
-                        print(f"  WARNING: {server.label} logged {len(errors)} errors, "
-                              f"e.g. {errors[0][:200]}")
-            print_memory([spoke_run, echo_run])
+                loadkit.print_logged_errors([spoke, echo], ('"ERROR"', "Traceback", "turn failed"))
+            loadkit.print_memory([spoke_run, echo_run], TABLE.label_width)
             (workdir / "overhead").mkdir()
             spoke_overhead = spoke_in_process(workdir / "overhead", mocks, user_names("OS", overhead_users),
                                               "OSW000", user_names("OL", users))
@@ -1194,7 +811,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"warm-up conversation each):")
         print(profile)
     print()
-    print(f"Load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+    print(f"Load average at the end: {loadkit.load_average()} "
           f"(other work on this machine shows up in every figure)")
     print_summary(spoke_run, echo_run, spoke_overhead, echo_overhead)
     return 0

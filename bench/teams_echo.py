@@ -29,18 +29,15 @@ botframework-connector Spoke uses; installing it into Spoke's venv changes no ot
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
 import logging
 import os
-import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
+from loadkit import echo_main, serve_until_stopped  # bench/, beside this script
 
 try:
     from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
@@ -118,30 +115,11 @@ def web_app(adapter: CloudAdapter, bot: EchoBot) -> web.Application:
 
 
 async def serve(host: str, port: int) -> None:
-    runner = web.AppRunner(web_app(*build(Config.from_env())), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    bound = runner.addresses[0]
-    print(f"Echo is listening on http://{bound[0]}:{bound[1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_stopped(web_app(*build(Config.from_env())), host, port)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="stock botbuilder CloudAdapter echo bot (bench baseline)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port))
-    return 0
+    return echo_main("stock botbuilder CloudAdapter echo bot (bench baseline)", serve, argv)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,11 @@ Spoke's p99 under 10 ms on the SQLite file, `spoke chat` first reply under 1.5 s
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import importlib.util
 import io
 import json
 import os
-import platform
 import pstats
 import resource
 import shutil
@@ -44,6 +42,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import loadkit  # bench/, beside this script (Python puts a script's folder on sys.path)
+from loadkit import memory_kib, percentile, yes
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
@@ -76,12 +76,6 @@ ROUNDS = 4  # Spoke and the baseline alternate on the SQLite file, this many tim
 
 
 # --- figures ----------------------------------------------------------------------------------
-
-def percentile(ordered: Sequence[float], p: float) -> float:
-    """Nearest rank: the smallest sample with at least p% of the samples at or below it."""
-    rank = max(1, -(-len(ordered) * p // 100))  # ceil without floats creeping in
-    return ordered[int(rank) - 1]
-
 
 @dataclass(frozen=True)
 class Figures:
@@ -126,16 +120,6 @@ class Run:
 
     def comparable(self) -> Figures:
         return Figures.of([s for step in COMPARABLE for s in self.by_step.get(step, [])])
-
-
-def memory_kib() -> tuple[int, int]:
-    """(current RSS, peak RSS) of this process in KiB, from /proc (Linux)."""
-    fields = {}
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            name, _, value = line.partition(":")
-            fields[name] = value.split()[0] if value.split() else "0"
-    return int(fields.get("VmRSS", 0)), int(fields.get("VmHWM", 0))
 
 
 # --- Spoke ------------------------------------------------------------------------------------
@@ -399,14 +383,13 @@ def print_steps(run: Run) -> None:
 
 def print_header(users: int, journal: str) -> None:
     print("Spoke registration turns (issue #3)")
-    print(f"  Python {platform.python_version()} ({platform.python_implementation()}), "
-          f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs; "
-          f"SQLAlchemy {version('SQLAlchemy')}, sqlmodel {version('sqlmodel')}")
+    print(loadkit.platform_line(f"SQLAlchemy {version('SQLAlchemy')}, sqlmodel {version('sqlmodel')}",
+                                usable_cpus=False))
     print(f"  {users} users per store, each its own identity; Spoke {len(SCRIPT)} turns per "
           f"registration, the baseline 7 (greeting + six prompts)")
     print(f"  SQLite file: {journal}; every turn commits; Spoke and the baseline alternate "
           f"in {min(users, ROUNDS)} rounds on it")
-    print(f"  Load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"  Load average at the start: {loadkit.load_average()}")
     print("  Warm-up: one full registration per store before timing, untimed (the first "
           "time-zone lookup builds the city index, ~1.5 s once per process)")
     print("  'six prompts' = the turns answering name, e-mail, profession, organisation, "
@@ -414,10 +397,6 @@ def print_header(users: int, journal: str) -> None:
     print()
     print(f"  {'':<27}{'':<13}{'turns':>6}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'max ms':>8}"
           f"{'turns/s':>9}")
-
-
-def yes(ok: bool) -> str:
-    return "yes" if ok else "no"
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -450,12 +429,10 @@ def race_on_sqlite_file(db: Path, store: SqlStore, users: int, with_baseline: bo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Spoke per-turn benchmark (prints figures)")
-    parser.add_argument("--users", type=int, default=200, help="registrations per store")
-    parser.add_argument("--quick", action="store_true", help="20 users, 3 start-ups (CI smoke)")
+    parser = loadkit.bench_parser("Spoke per-turn benchmark (prints figures)", 200, "registrations per store",
+                                  "20 users, 3 start-ups (CI smoke)")
     parser.add_argument("--no-baseline", action="store_true", help="skip botbuilder-dialogs")
-    parser.add_argument("--profile", type=int, default=0, metavar="USERS",
-                        help="also cProfile this many registrations on the SQLite file")
+    loadkit.add_profile_option(parser, "also cProfile this many registrations on the SQLite file")
     args = parser.parse_args(argv)
     users = 20 if args.quick else args.users
     memory: list[tuple[str, int, int]] = [("start", *memory_kib())]
@@ -511,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cProfile, {args.profile} registrations on the SQLite file:")
         print(profile)
     print()
-    print(f"Load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+    print(f"Load average at the end: {loadkit.load_average()} "
           f"(other work on this machine shows up in every figure)")
     print_summary(spoke_file, baseline, startup_median)
     return 0

@@ -25,13 +25,13 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from aiohttp import BodyPartReader, web
 
+from tests.mock_server import AppServer, CallWaiters, LoopThread, take_failure
 from tests.slack_signing import dm_channel_id
 
-T = TypeVar("T")
 Answer = dict[str, Any]
 
 # Slack sends these as JSON strings inside form bodies and query strings; decoded when recorded.
@@ -137,13 +137,11 @@ class SlackApiMock:
         for user_id, profile in (users or {}).items():
             self.add_user(user_id, **profile)
         self._channels: set[str] = set()
-        self._changed = threading.Condition(self._lock)
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._waiters = CallWaiters(self._lock)
         self._state = _State()
         self._seq = 0                  # never reset: ts, view and file ids stay unique
-        self._runner: web.AppRunner | None = None
+        self._server = AppServer()
         self._loop_thread: int | None = None
-        self._base = ""
         self._methods: dict[str, Callable[[dict[str, Any]], Answer]] = {
             "auth.test": self._auth_test, "chat.postMessage": self._post_message,
             "chat.update": self._update, "chat.postEphemeral": self._post_ephemeral,
@@ -159,26 +157,20 @@ class SlackApiMock:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._serve_api)
         app.router.add_post("/upload/{file_id}", self._serve_upload)
-        # Keep a handler running when its client gives up, as Slack does: a delayed call still
-        # takes effect after the client timed out (the duplicate-post hazard of PLATFORMS S5).
-        self._runner = web.AppRunner(app, handler_cancellation=False, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        self._base = f"http://{bound_host}:{bound_port}"
+        # AppServer keeps a handler running when its client gives up, as Slack does: a delayed call
+        # still takes effect after the client timed out (the duplicate-post hazard of PLATFORMS S5).
+        await self._server.start(app, host, port)
         self._loop_thread = threading.get_ident()
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._server.stop()
 
     @property
     def url(self) -> str:
         """The Web API base URL for slack_sdk's `base_url`, ending with "/"."""
-        if not self._base:
+        if not self._server.base:
             raise RuntimeError("SlackApiMock is not started")
-        return f"{self._base}/api/"
+        return f"{self._server.base}/api/"
 
     # ------------------------------------------------------------------ set-up
 
@@ -266,21 +258,19 @@ class SlackApiMock:
 
     async def next_call(self, method: str, timeout: float = 5) -> Call:  # noqa: ASYNC109 - a test's one-liner
         """The first call of `method` not yet handed out, waiting for it if need be."""
-        return await self._wait(lambda: self._take_call(method), timeout, f"a {method} call")
+        return await self._waiters.wait(lambda: self._take_call(method), timeout, f"a {method} call",
+                                        self._summary)
 
     def wait_call(self, method: str, timeout: float = 5) -> Call:
         """next_call for synchronous code in another thread than the mock's."""
         if threading.get_ident() == self._loop_thread:
             raise RuntimeError("wait_call would block the mock's own event loop; await next_call")
-        with self._changed:
-            found = self._changed.wait_for(lambda: self._take_call(method), timeout)
-        if found is None:
-            raise TimeoutError(f"no {method} call within {timeout}s; calls: {self._summary()}")
-        return found
+        return self._waiters.wait_blocking(lambda: self._take_call(method), timeout, f"{method} call",
+                                           self._summary)
 
     async def uploaded_file(self, timeout: float = 5) -> bytes:  # noqa: ASYNC109 - as next_call
         """The content of the next completed upload not yet handed out."""
-        upload = await self._wait(self._take_upload, timeout, "a completed upload")
+        upload = await self._waiters.wait(self._take_upload, timeout, "a completed upload", self._summary)
         return upload.content
 
     # ------------------------------------------------------------------ waiting
@@ -299,38 +289,11 @@ class SlackApiMock:
         self._state.uploads_consumed += 1
         return self._state.completed[self._state.uploads_consumed - 1]
 
-    async def _wait(self, take: Callable[[], T | None], seconds: float, what: str) -> T:
-        # The waiter may run on another loop than the server (ThreadedSlackApiMock), so the
-        # server wakes it with call_soon_threadsafe rather than an asyncio primitive of its own.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        waiter = (loop, asyncio.Event())
-        with self._lock:
-            self._waiters.append(waiter)
-        try:
-            while True:
-                with self._lock:
-                    found = take()
-                    if found is not None:
-                        return found
-                    waiter[1].clear()
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError(f"no {what} within {seconds}s; calls: {self._summary()}")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter[1].wait(), remaining)
-        finally:
-            with self._lock:
-                self._waiters.remove(waiter)
-
     def _record(self, call: Call) -> None:
-        with self._changed:
+        with self._lock:
             self._state.calls.append(call)
             self._state.by_method.setdefault(call.method, []).append(call)
-            self._changed.notify_all()
-            for loop, event in self._waiters:
-                if not loop.is_closed():
-                    loop.call_soon_threadsafe(event.set)
+            self._waiters.notify()
 
     def _summary(self) -> list[str]:
         with self._lock:
@@ -375,15 +338,7 @@ class SlackApiMock:
 
     def _take_failure(self, method: str) -> _Failure | None:
         with self._lock:
-            queue = self._state.failures.get(method, [])
-            if not queue:
-                return None
-            failure = queue[0]
-            if failure.remaining is not None:
-                failure.remaining -= 1
-                if failure.remaining <= 0:
-                    queue.pop(0)
-            return failure
+            return take_failure(self._state.failures, method)
 
     async def _serve_upload(self, request: web.Request) -> web.Response:
         # slack_sdk POSTs the raw bytes (aiohttp: application/octet-stream; urllib: labelled
@@ -662,7 +617,7 @@ class SlackApiMock:
             return _err("invalid_arguments", "filename and a positive length are required")
         file_id = f"F{self._next_seq():09d}"
         self._state.uploads[file_id] = _Upload(str(filename), int(length))
-        return {"ok": True, "upload_url": f"{self._base}/upload/{file_id}", "file_id": file_id}
+        return {"ok": True, "upload_url": f"{self._server.base}/upload/{file_id}", "file_id": file_id}
 
     def _complete(self, args: dict[str, Any]) -> Answer:
         files = args.get("files")
@@ -726,7 +681,7 @@ def _offset_now(tz: str) -> int:
     return int(offset.total_seconds()) if offset else 0
 
 
-class ThreadedSlackApiMock:
+class ThreadedSlackApiMock(LoopThread):
     """A SlackApiMock served from its own event loop in a daemon thread.
 
         with ThreadedSlackApiMock(users={"U0AMA": {...}}) as slack_api:
@@ -738,45 +693,13 @@ class ThreadedSlackApiMock:
     """
 
     def __init__(self, api: SlackApiMock | None = None, **kwargs: Any) -> None:
+        super().__init__()
         self.api = api or SlackApiMock(**kwargs)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     def start(self, host: str = "127.0.0.1", port: int = 0, timeout: float = 10) -> SlackApiMock:
-        ready = threading.Event()
-        failed: list[BaseException] = []
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.api.start(host, port))
-            except BaseException as error:
-                failed.append(error)
-                ready.set()
-                loop.close()
-                return
-            self._loop = loop
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self.api.stop())
-                loop.close()
-
-        self._thread = threading.Thread(target=serve, name="slack-api-mock", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("SlackApiMock did not start")
-        if failed:
-            raise failed[0]
+        self._start_thread(lambda: self.api.start(host, port), self.api.stop, name="slack-api-mock",
+                           what="SlackApiMock", timeout=timeout)
         return self.api
-
-    def stop(self, timeout: float = 10) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
-            self._loop = self._thread = None
 
     @property
     def url(self) -> str:
@@ -784,7 +707,4 @@ class ThreadedSlackApiMock:
 
     def __enter__(self) -> SlackApiMock:
         return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 

@@ -67,6 +67,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from assistant.clock import Clock
+from tests.mock_server import AppServer, CallWaiters, LoopThread, take_failure
 from tests.teams_activities import DEFAULT_APP_ID, DEFAULT_TENANT, personal_conversation_id, teams_user_id
 
 T = TypeVar("T")
@@ -241,8 +242,7 @@ class _Server:
         self.https = https
         self._lock = threading.RLock()
         self._failures: dict[str, list[_Failure]] = {}
-        self._runner: web.AppRunner | None = None
-        self._base = ""
+        self._server = AppServer()
 
     def _routes(self, app: web.Application) -> None:
         raise NotImplementedError
@@ -250,18 +250,10 @@ class _Server:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         app = web.Application()
         self._routes(app)
-        # A delayed answer still takes effect when its client gives up, as on the real service.
-        self._runner = web.AppRunner(app, handler_cancellation=False, access_log=None)
-        await self._runner.setup()
-        context = local_ca().server_context() if self.https else None
-        await web.TCPSite(self._runner, host, port, ssl_context=context).start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        self._base = f"{'https' if self.https else 'http'}://{bound_host}:{bound_port}"
+        await self._server.start(app, host, port, local_ca().server_context() if self.https else None)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._server.stop()
 
     async def __aenter__(self: T) -> T:
         await self.start()  # type: ignore[attr-defined]
@@ -272,9 +264,9 @@ class _Server:
 
     @property
     def base_url(self) -> str:
-        if not self._base:
+        if not self._server.base:
             raise RuntimeError(f"{type(self).__name__} is not started")
-        return self._base
+        return self._server.base
 
     @property
     def ca_bundle(self) -> str | None:
@@ -300,15 +292,7 @@ class _Server:
 
     def _take_failure(self, kind: str) -> _Failure | None:
         with self._lock:
-            queue = self._failures.get(kind, [])
-            if not queue:
-                return None
-            failure = queue[0]
-            if failure.remaining is not None:
-                failure.remaining -= 1
-                if failure.remaining <= 0:
-                    queue.pop(0)
-            return failure
+            return take_failure(self._failures, kind)
 
 
 # ---------------------------------------------------------------------- identity
@@ -729,8 +713,7 @@ class BotConnectorMock(_Server):
         self._installed: dict[str, bool] = {}
         self._state = _State()
         self._seq = 0
-        self._changed = threading.Condition(self._lock)
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._waiters = CallWaiters(self._lock)
         self._loop_thread: int | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -816,21 +799,18 @@ class BotConnectorMock(_Server):
 
     async def next_activity(self, timeout: float = 5) -> ConnectorCall:  # noqa: ASYNC109 - a test's one-liner
         """The first accepted send or reply not yet handed out, waiting for it if need be."""
-        return await self._wait(self._take_activity, timeout, "an activity")
+        return await self._waiters.wait(self._take_activity, timeout, "an activity", self._summary)
 
     async def next_call(self, kind: str, timeout: float = 5) -> ConnectorCall:  # noqa: ASYNC109 - as above
         """The first call of `kind` (any status) not yet handed out by next_call."""
-        return await self._wait(lambda: self._take_call(kind), timeout, f"a {kind} call")
+        return await self._waiters.wait(lambda: self._take_call(kind), timeout, f"a {kind} call",
+                                        self._summary)
 
     def wait_activity(self, timeout: float = 5) -> ConnectorCall:
         """next_activity for synchronous code in another thread than the mock's."""
         if threading.get_ident() == self._loop_thread:
             raise RuntimeError("wait_activity would block the mock's own event loop; await next_activity")
-        with self._changed:
-            found = self._changed.wait_for(self._take_activity, timeout)
-        if found is None:
-            raise TimeoutError(f"no activity within {timeout}s; calls: {self._summary()}")
-        return found
+        return self._waiters.wait_blocking(self._take_activity, timeout, "activity", self._summary)
 
     def _take_activity(self) -> ConnectorCall | None:
         if self._state.posted_consumed >= len(self._state.posted):
@@ -850,39 +830,12 @@ class BotConnectorMock(_Server):
         with self._lock:
             return [f"{c.kind}:{c.status}" for c in self._state.calls]
 
-    async def _wait(self, take: Callable[[], T | None], seconds: float, what: str) -> T:
-        # The waiter may run on another loop than the server (ServerThread), so the server wakes
-        # it with call_soon_threadsafe rather than with an asyncio primitive of its own.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        waiter = (loop, asyncio.Event())
-        with self._lock:
-            self._waiters.append(waiter)
-        try:
-            while True:
-                with self._lock:
-                    found = take()
-                    if found is not None:
-                        return found
-                    waiter[1].clear()
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError(f"no {what} within {seconds}s; calls: {self._summary()}")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter[1].wait(), remaining)
-        finally:
-            with self._lock:
-                self._waiters.remove(waiter)
-
     def _record(self, call: ConnectorCall) -> None:
-        with self._changed:
+        with self._lock:
             self._state.calls.append(call)
             if call.kind in ("send", "reply") and call.status == 201:
                 self._state.posted.append(call)
-            self._changed.notify_all()
-            for loop, event in self._waiters:
-                if not loop.is_closed():
-                    loop.call_soon_threadsafe(event.set)
+            self._waiters.notify()
 
     # ------------------------------------------------------------------ HTTP
 
@@ -1079,7 +1032,7 @@ class BotConnectorMock(_Server):
 
 # ---------------------------------------------------------------------- a thread of their own
 
-class ServerThread:
+class ServerThread(LoopThread):
     """Serves mocks (BotFrameworkIdentity, BotConnectorMock) from their own event loop in a
     daemon thread, for blocking clients such as stock botbuilder's key and token fetches:
 
@@ -1088,14 +1041,10 @@ class ServerThread:
     """
 
     def __init__(self, *servers: Any) -> None:
+        super().__init__()
         self.servers = servers
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     def start(self, host: str = "127.0.0.1", timeout: float = 10) -> None:
-        ready = threading.Event()
-        failed: list[BaseException] = []
-
         async def start_all() -> None:
             for server in self.servers:
                 await server.start(host, 0)
@@ -1104,42 +1053,9 @@ class ServerThread:
             for server in reversed(self.servers):
                 await server.stop()
 
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(start_all())
-            except BaseException as error:
-                failed.append(error)
-                loop.run_until_complete(stop_all())
-                loop.close()
-                ready.set()
-                return
-            self._loop = loop
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(stop_all())
-                loop.close()
-
-        self._thread = threading.Thread(target=serve, name="teams-mock", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("the Teams mocks did not start")
-        if failed:
-            raise failed[0]
-
-    def stop(self, timeout: float = 10) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
-            self._loop = self._thread = None
+        self._start_thread(start_all, stop_all, name="teams-mock", what="the Teams mocks", timeout=timeout)
 
     def __enter__(self) -> ServerThread:
         self.start()
         return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
