@@ -14,7 +14,7 @@ from assistant.events import (
     UserSaid,
 )
 from assistant.messages import Card, Fact, Part, Text
-from assistant.runtime.words import fold
+from assistant.runtime.words import command_in, fold
 from assistant.services.context import Refused, ServiceContext
 from assistant.services.personal_data import export_my_data
 from assistant.turns import HomePage, Routed, StartDialog
@@ -88,7 +88,7 @@ def route(event: Event, ctx: ServiceContext) -> Routed:
     if command is None:
         if ctx.person is None:
             return StartDialog("registration")
-        if fold(action.text) in {"cancel", "annuler", "back", "retour", "skip", "passer"}:
+        if command_in(action.text) in ("cancel", "back", "skip"):  # with no question waiting
             return [Text(ctx.t("runtime.nothing_to_cancel")), *_menu(ctx)]
         return [Text(ctx.t("commands.unknown")), *_menu(ctx)]
     if command.needs_registration and ctx.person is None:

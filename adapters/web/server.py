@@ -17,6 +17,7 @@ from aiohttp import web
 from adapters.slack.config import SlackSettings
 from adapters.teams.config import TeamsSettings
 from assistant.bootstrap import App
+from assistant.housekeeping import forget_old_deliveries
 from assistant.outbox import OutboxPump, PlatformNotifier, Sender
 from assistant.parsers import warm_up
 from assistant.ports import Notifier
@@ -74,8 +75,10 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         await serving.pump.start()
         # Build the time-zone city index now, in a thread, not at someone's first answer.
         warming = asyncio.create_task(_warm_up(), name="warm-up")
+        tidying = asyncio.create_task(_tidy(core), name="housekeeping")
         yield
         warming.cancel()
+        tidying.cancel()
         await serving.pump.stop()
         if serving.slack is not None:
             await serving.slack.close()
@@ -105,6 +108,16 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
     app.router.add_post("/api/messages", teams_messages)
     app.router.add_get("/healthz", healthz)
     return app, serving
+
+
+async def _tidy(core: App, every_seconds: float = 600.0) -> None:
+    """Forget delivery ids past any redelivery, so the dedupe table stays small."""
+    while True:
+        try:
+            await asyncio.to_thread(forget_old_deliveries, core.store, core.clock)
+        except Exception:
+            log.exception("housekeeping failed", extra={"event": "serve.housekeeping_failed"})
+        await asyncio.sleep(every_seconds)
 
 
 async def _warm_up() -> None:
