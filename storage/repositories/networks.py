@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from assistant.runtime import NetworkInfo
 from storage.tables import NetworkRow
@@ -29,6 +29,9 @@ class SqlNetworks:
             slug=slug, name=name, professions=list(professions), state=state,
             consent_version=consent_version, consent_text=consent_text, created_at=at))
         return _info(self._conn.execute(select(NETWORK).where(NETWORK.c.slug == slug)).one())
+
+    def set_state(self, slug: str, state: str) -> None:
+        self._conn.execute(update(NETWORK).where(NETWORK.c.slug == slug).values(state=state))
 
 
 def text_hash(text: str) -> str:
