@@ -188,3 +188,6 @@ class Outgoing:
     address: dict[str, Any] = field(default_factory=dict)
     reply: Reply = field(default_factory=lambda: Reply(parts=()))
     attempts: int = 1
+    # Written just before sending, from this recipe (a reminder: session, kind), so it says
+    # what is true then, in the reader's language and zone of the day.
+    compose: dict[str, Any] | None = None

@@ -61,3 +61,64 @@ class ParticipantRow:
     country: str
     role: str
     status: str
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+SERIES_STATES = ("opening_soon", "open", "full", "closed")
+RECURRENCES = ("none", "weekly", "fortnightly", "monthly")
+ENROLMENT_STATUSES = ("pending_approval", "registered", "waitlisted", "cancelled")
+SESSION_STATES = ("scheduled", "cancelled", "held")
+REMINDER_KINDS = ("week", "day", "hour", "now")  # "now": starting now, 10 minutes before
+DEFAULT_REMINDER_KINDS = ("day", "hour")
+
+
+@dataclass(frozen=True)
+class Series:
+    """Sessions registered for once (iECHO "Participant Group")."""
+
+    id: int
+    network: str  # slug
+    name: str
+    title: str
+    description: str
+    recurrence: str  # none | weekly | fortnightly | monthly
+    default_time: str  # "HH:MM" in `time_zone`
+    time_zone: str
+    duration_minutes: int
+    join_url: str
+    capacity: int | None
+    state: str
+    requires_approval: bool
+
+
+@dataclass(frozen=True)
+class Session:
+    """One meeting. Times are UTC; `sequence` grows with every change of time, link or state
+    (the .ics SEQUENCE, and the key that withdraws reminders planned for an older version)."""
+
+    id: int
+    series_id: int
+    starts_at: datetime
+    ends_at: datetime
+    time_zone: str  # the hub's zone, for facilitators; readers see their own
+    topic: str
+    expert: str
+    agenda: str
+    materials: tuple[str, ...]
+    join_url: str
+    state: str
+    sequence: int
+    uid: str
+
+
+@dataclass(frozen=True)
+class ReminderPrefs:
+    """When a person wants to hear about their sessions. Quiet hours and work days are in the
+    person's own zone; quiet hours may wrap past midnight (20:00-08:00)."""
+
+    kinds: tuple[str, ...] = DEFAULT_REMINDER_KINDS
+    quiet_start: str = "20:00"
+    quiet_end: str = "08:00"
+    work_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
+    reminder_hour: str = "10:00"  # when the day-before (and week-before) message goes

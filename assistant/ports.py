@@ -6,14 +6,22 @@ either: `assistant/bootstrap.py` wires them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from assistant.messages import Outgoing, Reply
-from assistant.model import ConsentRecord, Membership, ParticipantRow, Person
+from assistant.messages import File, Outgoing, Reply
+from assistant.model import (
+    ConsentRecord,
+    Membership,
+    ParticipantRow,
+    Person,
+    ReminderPrefs,
+    Series,
+    Session,
+)
 from assistant.runtime import DialogState, NetworkInfo
 
 
@@ -52,6 +60,17 @@ class Arrival:
     language: str | None
 
 
+@dataclass(frozen=True)
+class Contact:
+    """Where and how to reach a person proactively: their most recently used identity."""
+
+    person_id: int
+    identity: str
+    address: dict[str, Any]
+    language: str
+    time_zone: str
+
+
 class People(Protocol):
     def arrive(self, identity: str, address: dict[str, Any], at: datetime) -> Arrival:
         """Record the identity and its newest address (proactive sends use it), and say who
@@ -71,6 +90,14 @@ class People(Protocol):
     def identities(self, person_id: int) -> list[str]: ...
     def forget(self, person_id: int, pseudonym: str, at: datetime) -> None:
         """Remove personal data; keep an anonymous row so counts stay right."""
+        ...
+    def get(self, person_id: int) -> Person | None: ...
+    def contacts(self, person_ids: Sequence[int]) -> dict[int, Contact]:
+        """How to reach each of these people now: their most recently seen identity (people
+        with none, or deleted, are left out)."""
+        ...
+    def with_role(self, network: str, roles: Sequence[str]) -> list[int]:
+        """Active members of a network with one of these roles."""
         ...
 
 
@@ -93,6 +120,20 @@ class Consents(Protocol):
     def history(self, person_id: int) -> list[ConsentRecord]: ...
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A message planned for later: a reminder, or a notice about a change."""
+
+    dedupe_key: str
+    person_id: int
+    identity: str
+    address: dict[str, Any]
+    subject: str
+    compose: dict[str, Any]  # the recipe the sender writes the message from (Outgoing.compose)
+    due_at: datetime
+    expires_at: datetime | None
+
+
 class Outbox(Protocol):
     def add(self, identity: str, address: dict[str, Any], reply: Reply, dedupe_key: str,
             due_at: datetime) -> None: ...
@@ -102,13 +143,94 @@ class Outbox(Protocol):
         """Lease due rows, for one identity (the terminal) or for the platforms this
         process serves (so `spoke serve` never takes a terminal user's messages)."""
         ...
-    def sent(self, row_ids: Sequence[int], at: datetime) -> None: ...
+    def sent(self, row_ids: Sequence[int], at: datetime,
+             refs: Mapping[int, str] | None = None) -> None: ...
     def retry(self, row_id: int, not_before: datetime, code: str) -> None: ...
     def give_up(self, row_id: int, status: str, code: str) -> None: ...
     def release(self, row_id: int, not_before: datetime) -> None:
         """Back to pending without spending an attempt: it waited behind another message."""
         ...
     def forget(self, identities: Sequence[str]) -> None: ...
+    def plan(self, messages: Sequence[Planned], at: datetime) -> None:
+        """Add these rows, or bring an unsent row with the same key up to date (a withdrawn
+        one comes back); a row already sent or being sent is never touched: no doubles."""
+        ...
+    def withdraw(self, subject: str, person_id: int | None = None) -> int:
+        """Pending rows about this subject (for this person) will not be sent."""
+        ...
+    def expire(self, row_id: int, status: str) -> None:
+        """The sender decided a claimed row is no longer worth sending (withdrawn/expired)."""
+        ...
+    def replace_reply(self, row_id: int, reply: Reply) -> None: ...
+    def next_due(self, platforms: Sequence[str] | None,
+                 identity: str | None = None) -> datetime | None: ...
+
+
+class Schedule(Protocol):
+    """Series and their sessions."""
+
+    def add_series(self, network: str, values: dict[str, Any], at: datetime) -> Series: ...
+    def series(self, series_id: int) -> Series | None: ...
+    def series_named(self, network: str, name: str) -> Series | None: ...
+    def series_of(self, networks: Sequence[str]) -> list[Series]: ...
+    def update_series(self, series_id: int, changes: dict[str, Any]) -> Series: ...
+    def add_session(self, series_id: int, values: dict[str, Any], at: datetime) -> Session: ...
+    def session(self, session_id: int) -> Session | None: ...
+    def update_session(self, session_id: int, changes: dict[str, Any], at: datetime,
+                       new_version: bool) -> Session:
+        """`new_version` bumps the sequence: the time, link or state changed, so calendars
+        update and reminders planned for the old version are withdrawn."""
+        ...
+    def sessions_of(self, series_id: int) -> list[Session]: ...
+    def upcoming(self, series_ids: Sequence[int], after: datetime, limit: int) -> list[Session]:
+        """Scheduled sessions ending after `after`, soonest first."""
+        ...
+    def to_plan(self, now: datetime, until: datetime) -> list[Session]:
+        """Scheduled sessions starting in (now, until] whose reminders are not planned for
+        their current version."""
+        ...
+    def mark_planned(self, session_id: int, sequence: int) -> None: ...
+
+
+class Enrolments(Protocol):
+    def status(self, series_id: int, person_id: int) -> str | None: ...
+    def of_person(self, person_id: int) -> dict[int, str]:
+        """Series id -> status, for the person's current (not cancelled) enrolments."""
+        ...
+    def set(self, series_id: int, person_id: int, status: str, at: datetime,
+            new_turn: bool = False) -> None:
+        """Insert or change; `new_turn` restarts the waitlist turn (asking again)."""
+        ...
+    def count(self, series_id: int, statuses: Sequence[str]) -> int: ...
+    def waitlist(self, series_id: int) -> list[int]:
+        """Waitlisted person ids, first come first."""
+        ...
+    def registered(self, series_id: int) -> list[int]: ...
+    def cancel_all(self, person_id: int, series_ids: Sequence[int] | None, at: datetime
+                   ) -> list[int]:
+        """Cancel the person's places (in these series, or all); returns the series ids."""
+        ...
+
+
+class Rsvps(Protocol):
+    def set(self, session_id: int, person_id: int, answer: str, at: datetime) -> None: ...
+    def answer(self, session_id: int, person_id: int) -> str | None: ...
+    def answers(self, session_id: int) -> dict[int, str]: ...
+
+
+class ReminderPreferences(Protocol):
+    def of(self, person_ids: Sequence[int]) -> dict[int, ReminderPrefs]:
+        """Everyone asked for gets prefs: the defaults when they never chose."""
+        ...
+    def set(self, person_id: int, prefs: ReminderPrefs, at: datetime) -> None: ...
+
+
+class Downloads(Protocol):
+    def add(self, token: str, file: File, at: datetime, expires_at: datetime) -> None: ...
+    def get(self, token: str, now: datetime) -> File | None:
+        """The file, unless it expired."""
+        ...
+    def purge(self, before: datetime) -> int: ...
 
 
 class Audit(Protocol):
@@ -136,6 +258,16 @@ class UnitOfWork(Protocol):
     def outbox(self) -> Outbox: ...
     @property
     def audit(self) -> Audit: ...
+    @property
+    def schedule(self) -> Schedule: ...
+    @property
+    def enrolments(self) -> Enrolments: ...
+    @property
+    def rsvps(self) -> Rsvps: ...
+    @property
+    def reminder_preferences(self) -> ReminderPreferences: ...
+    @property
+    def downloads(self) -> Downloads: ...
 
 
 class Store(Protocol):
@@ -148,7 +280,7 @@ class Store(Protocol):
 
 @dataclass(frozen=True)
 class Sent:
-    pass
+    ref: str | None = None  # the platform's id for the message (Slack ts, Teams activity id)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import JsonColumn, UTCDateTime
@@ -119,23 +119,124 @@ class ProcessedEventRow(SQLModel, table=True):
 
 
 class OutboxRow(SQLModel, table=True):
+    """One message to one reader. `dedupe_key` is unique: a reminder's key names its session,
+    version, person and kind, so planning it twice (two replicas, a restart) adds one row.
+    `subject` (`session:12`) lets a change withdraw what was queued about it."""
+
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "due_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "due_at"),
+                      Index("ix_outbox_subject", "subject", "status"))
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True, max_length=200)
     identity: str = Field(max_length=200, index=True)
+    person_id: int | None = Field(default=None, index=True)
+    subject: str | None = Field(default=None, max_length=60)
     address: dict[str, Any] = _json()
     payload: dict[str, Any] = _json()
+    # pending | sending | sent | failed | unreachable | withdrawn | expired
     status: str = Field(default="pending", max_length=12)
     due_at: datetime = _when()
     not_before: datetime | None = _when(nullable=True)
+    expires_at: datetime | None = _when(nullable=True)
+    platform_ref: str | None = Field(default=None, max_length=120)
     attempts: int = 0
     lease_owner: str | None = Field(default=None, max_length=80)
     lease_until: datetime | None = _when(nullable=True)
     last_error: str | None = Field(default=None, max_length=80)
     sent_at: datetime | None = _when(nullable=True)
     created_at: datetime = _when()
+
+
+class SeriesRow(SQLModel, table=True):
+    __tablename__ = "series"
+    __table_args__ = (UniqueConstraint("network_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    network_id: int = Field(foreign_key="network.id", index=True)
+    name: str = Field(max_length=80)  # short handle facilitators type ("care-homes-2027")
+    title: str = Field(max_length=160)
+    description: str = Field(default="", max_length=2000)
+    recurrence: str = Field(default="none", max_length=12)
+    default_time: str = Field(default="12:00", max_length=5)
+    time_zone: str = Field(default="UTC", max_length=64)
+    duration_minutes: int = 60
+    join_url: str = Field(default="", max_length=500)
+    capacity: int | None = None
+    state: str = Field(default="open", max_length=20)
+    requires_approval: bool = False
+    created_at: datetime = _when()
+
+
+class SessionRow(SQLModel, table=True):
+    __tablename__ = "session"
+    __table_args__ = (Index("ix_session_starts", "state", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    series_id: int = Field(foreign_key="series.id", index=True)
+    starts_at: datetime = _when()
+    ends_at: datetime = _when()
+    time_zone: str = Field(default="UTC", max_length=64)
+    topic: str = Field(default="", max_length=200)
+    expert: str = Field(default="", max_length=200)
+    agenda: str = Field(default="", max_length=4000)
+    materials: list[str] = _json(list)
+    join_url: str = Field(default="", max_length=500)
+    state: str = Field(default="scheduled", max_length=12)
+    sequence: int = 0
+    uid: str = Field(max_length=200, unique=True)
+    # The `sequence` whose reminders are in the outbox (planned once, when the session
+    # comes within reach of its earliest reminder).
+    planned_sequence: int | None = None
+    updated_at: datetime = _when()
+
+
+class EnrolmentRow(SQLModel, table=True):
+    __tablename__ = "enrolment"
+    __table_args__ = (UniqueConstraint("series_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    series_id: int = Field(foreign_key="series.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    status: str = Field(max_length=20)  # pending_approval | registered | waitlisted | cancelled
+    # Waitlist order: when the person asked for a place (re-asking starts a new turn).
+    asked_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class RsvpRow(SQLModel, table=True):
+    __tablename__ = "rsvp"
+    __table_args__ = (UniqueConstraint("session_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="session.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    answer: str = Field(max_length=12)  # going | not_going
+    at: datetime = _when()
+
+
+class ReminderPreferenceRow(SQLModel, table=True):
+    __tablename__ = "reminder_preference"
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    kinds: list[str] = _json(list)
+    quiet_start: str = Field(default="20:00", max_length=5)
+    quiet_end: str = Field(default="08:00", max_length=5)
+    work_days: list[int] = _json(list)
+    updated_at: datetime = _when()
+
+
+class DownloadRow(SQLModel, table=True):
+    """A file offered by link where a platform cannot attach it (a calendar on Teams)."""
+
+    __tablename__ = "download"
+
+    token: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    media_type: str = Field(max_length=100)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _when()
+    expires_at: datetime = _when(index=True)
 
 
 class AuditRow(SQLModel, table=True):

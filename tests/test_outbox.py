@@ -147,7 +147,7 @@ def test_claimed_rows_are_leased_and_not_claimed_again_until_the_lease_ends(stor
     [first] = claim(store_on, clock.now(), worker="w1")
     assert first.attempts == 1
     leased = row(store_on, row_id)
-    assert leased["status"] == "claimed" and leased["lease_owner"] == "w1"
+    assert leased["status"] == "sending" and leased["lease_owner"] == "w1"
     assert leased["lease_until"] == clock.now() + LEASE
 
     assert claim(store_on, clock.now(), worker="w2") == []

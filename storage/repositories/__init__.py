@@ -13,8 +13,14 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from assistant.ports import Unavailable
 from storage.repositories.conversations import SqlConversations, SqlProcessedEvents
 from storage.repositories.networks import SqlNetworks, text_hash
-from storage.repositories.outbox import SqlAudit, SqlOutbox
+from storage.repositories.outbox import SqlAudit, SqlDownloads, SqlOutbox
 from storage.repositories.people import SqlConsents, SqlMemberships, SqlPeople
+from storage.repositories.sessions import (
+    SqlEnrolments,
+    SqlReminderPreferences,
+    SqlRsvps,
+    SqlSchedule,
+)
 
 
 class SqlUnitOfWork:
@@ -30,6 +36,11 @@ class SqlUnitOfWork:
         self.consents = SqlConsents(conn)
         self.outbox = SqlOutbox(conn)
         self.audit = SqlAudit(conn)
+        self.schedule = SqlSchedule(conn)
+        self.enrolments = SqlEnrolments(conn)
+        self.rsvps = SqlRsvps(conn)
+        self.reminder_preferences = SqlReminderPreferences(conn)
+        self.downloads = SqlDownloads(conn)
 
 
 class SqlStore:

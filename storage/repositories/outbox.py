@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import functools
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from assistant.messages import Outgoing, Reply, reply_from_json, reply_to_json
-from storage.tables import AuditRow, OutboxRow
+from assistant.messages import File, Outgoing, Reply, reply_from_json, reply_to_json
+from assistant.ports import Planned
+from storage.tables import AuditRow, DownloadRow, OutboxRow
 
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
+DOWNLOAD = DownloadRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlOutbox:
@@ -33,7 +37,7 @@ class SqlOutbox:
                .where(OUTBOX.c.due_at <= now,
                       or_(OUTBOX.c.not_before.is_(None), OUTBOX.c.not_before <= now),
                       or_(OUTBOX.c.status == "pending",
-                          and_(OUTBOX.c.status == "claimed", OUTBOX.c.lease_until < now)))
+                          and_(OUTBOX.c.status == "sending", OUTBOX.c.lease_until < now)))
                .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(batch))
         if identity is not None:
             due = due.where(OUTBOX.c.identity == identity)
@@ -42,19 +46,65 @@ class SqlOutbox:
                                   for p in platforms)))
         if self._conn.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
+        # A reminder whose moment passed while nobody could send it is dropped, never late.
+        self._conn.execute(_EXPIRE, {"now": now})
         rows = self._conn.execute(
             update(OUTBOX).where(OUTBOX.c.id.in_(due.scalar_subquery()))
-            .values(status="claimed", lease_owner=worker, lease_until=lease_until,
+            .values(status="sending", lease_owner=worker, lease_until=lease_until,
                     attempts=OUTBOX.c.attempts + 1)
             .returning(OUTBOX.c.id, OUTBOX.c.identity, OUTBOX.c.address, OUTBOX.c.payload,
                        OUTBOX.c.due_at, OUTBOX.c.attempts)).all()
         rows = sorted(rows, key=lambda r: (r.due_at, r.id))  # RETURNING promises no order
-        return [Outgoing(r.id, r.identity, dict(r.address), reply_from_json(r.payload), r.attempts)
+        return [Outgoing(r.id, r.identity, dict(r.address), reply_from_json(r.payload), r.attempts,
+                         r.payload.get("compose"))
                 for r in rows]
 
-    def sent(self, row_ids: Sequence[int], at: datetime) -> None:
+    def sent(self, row_ids: Sequence[int], at: datetime,
+             refs: Mapping[int, str] | None = None) -> None:
         if row_ids:  # one statement for a whole batch: a send costs about a millisecond less
             self._conn.execute(_SENT, {"ids": list(row_ids), "sent_at": at})
+        for row_id, ref in (refs or {}).items():
+            self._conn.execute(_REF, {"row_id": row_id, "ref": ref[:120]})
+
+    def plan(self, messages: Sequence[Planned], at: datetime) -> None:
+        statement = _plan_statement(self._conn.dialect.name)
+        rows = [{"dedupe_key": m.dedupe_key, "identity": m.identity, "person_id": m.person_id,
+                 "subject": m.subject, "address": m.address,
+                 "payload": {**reply_to_json(Reply(())), "compose": m.compose},
+                 "status": "pending", "due_at": m.due_at, "expires_at": m.expires_at,
+                 "not_before": None, "attempts": 0, "created_at": at} for m in messages]
+        for start in range(0, len(rows), 1000):
+            self._conn.execute(statement, rows[start:start + 1000])
+
+    def withdraw(self, subject: str, person_id: int | None = None) -> int:
+        condition = [OUTBOX.c.subject == subject, OUTBOX.c.status == "pending"]
+        if person_id is not None:
+            condition.append(OUTBOX.c.person_id == person_id)
+        return int(self._conn.execute(update(OUTBOX).where(*condition)
+                                      .values(status="withdrawn")).rowcount or 0)
+
+    def expire(self, row_id: int, status: str) -> None:
+        self._conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
+            status=status, lease_owner=None, lease_until=None))
+
+    def replace_reply(self, row_id: int, reply: Reply) -> None:
+        """Keep what was composed with the row: the record of what the reader got."""
+        payload = self._conn.execute(select(OUTBOX.c.payload).where(OUTBOX.c.id == row_id)).scalar()
+        composed = {**reply_to_json(reply), "compose": (payload or {}).get("compose")}
+        self._conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(payload=composed))
+
+    def next_due(self, platforms: Sequence[str] | None,
+                 identity: str | None = None) -> datetime | None:
+        # not_before is only ever set after due_at (a retry), so it wins when present.
+        moment = func.coalesce(OUTBOX.c.not_before, OUTBOX.c.due_at)
+        query = select(func.min(moment)).where(OUTBOX.c.status == "pending")
+        if identity is not None:
+            query = query.where(OUTBOX.c.identity == identity)
+        if platforms is not None:
+            query = query.where(or_(*(OUTBOX.c.identity.startswith(f"{p}:", autoescape=True)
+                                      for p in platforms)))
+        found = self._conn.execute(query).scalar()
+        return _utc(found)
 
     def retry(self, row_id: int, not_before: datetime, code: str) -> None:
         self._conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
@@ -75,9 +125,59 @@ class SqlOutbox:
         self._conn.execute(delete(OUTBOX).where(OUTBOX.c.identity.in_(list(identities))))
 
 
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite hands an aggregate back as text
+        value = datetime.fromisoformat(value)
+    moment: datetime = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return moment
+
+
+@functools.cache
+def _plan_statement(dialect: str) -> Any:
+    """Insert, or bring a row that is still unsent up to date (a withdrawn one returns); a row
+    that is being sent or was sent keeps its state, so planning twice never sends twice."""
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = builder(OUTBOX)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["dedupe_key"],
+        set_={"status": "pending", "due_at": excluded.due_at, "expires_at": excluded.expires_at,
+              "identity": excluded.identity, "address": excluded.address,
+              "payload": excluded.payload, "not_before": None},
+        # Two comparisons, not IN: an expanding IN cannot run as executemany.
+        where=or_(OUTBOX.c.status == "pending", OUTBOX.c.status == "withdrawn"))
+
+
+_EXPIRE = (update(OUTBOX).where(OUTBOX.c.status == "pending", OUTBOX.c.expires_at.is_not(None),
+                                OUTBOX.c.expires_at <= bindparam("now"),
+                                OUTBOX.c.due_at <= bindparam("now"))
+           .values(status="expired"))
+_REF = update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id")).values(
+    platform_ref=bindparam("ref"))
 _ADD = insert(OUTBOX)  # executed with parameters, so its compiled form is cached
 _SENT = (update(OUTBOX).where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
          .values(status="sent", sent_at=bindparam("sent_at"), lease_owner=None, lease_until=None))
+
+
+class SqlDownloads:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, token: str, file: File, at: datetime, expires_at: datetime) -> None:
+        self._conn.execute(insert(DOWNLOAD).values(
+            token=token, name=file.name, media_type=file.media_type, content=file.content,
+            created_at=at, expires_at=expires_at))
+
+    def get(self, token: str, now: datetime) -> File | None:
+        row = self._conn.execute(select(DOWNLOAD).where(DOWNLOAD.c.token == token,
+                                                        DOWNLOAD.c.expires_at > now)).first()
+        return File(row.name, row.media_type, bytes(row.content)) if row else None
+
+    def purge(self, before: datetime) -> int:
+        return int(self._conn.execute(delete(DOWNLOAD).where(DOWNLOAD.c.expires_at < before))
+                   .rowcount or 0)
 
 
 class SqlAudit:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assistant.model import ConsentRecord, Membership, ParticipantRow, Person
-from assistant.ports import Arrival
+from assistant.ports import Arrival, Contact
 from storage.tables import ConsentEventRow, IdentityRow, MembershipRow, NetworkRow, PersonRow
 
 PERSON = PersonRow.__table__  # type: ignore[attr-defined]
@@ -81,6 +82,29 @@ class SqlPeople:
             region="", country="", time_zone="UTC", deleted_at=at, pseudonym=pseudonym))
         self._conn.execute(update(IDENTITY).where(IDENTITY.c.person_id == person_id)
                            .values(person_id=None, address={}, language=None))
+
+    def get(self, person_id: int) -> Person | None:
+        return self._by_id(person_id)
+
+    def contacts(self, person_ids: Sequence[int]) -> dict[int, Contact]:
+        contacts: dict[int, Contact] = {}
+        for chunk in _chunks(list(person_ids), 500):
+            rows = self._conn.execute(
+                select(PERSON.c.id, PERSON.c.language, PERSON.c.time_zone, IDENTITY.c.identity,
+                       IDENTITY.c.address, IDENTITY.c.last_seen_at)
+                .join(IDENTITY, IDENTITY.c.person_id == PERSON.c.id)
+                .where(PERSON.c.id.in_(chunk), PERSON.c.deleted_at.is_(None))
+                .order_by(IDENTITY.c.last_seen_at))
+            for row in rows:  # the most recently seen identity wins
+                contacts[row.id] = Contact(row.id, row.identity, dict(row.address or {}),
+                                           row.language, row.time_zone or "UTC")
+        return contacts
+
+    def with_role(self, network: str, roles: Sequence[str]) -> list[int]:
+        return list(self._conn.execute(
+            select(MEMBERSHIP.c.person_id).join(NETWORK, NETWORK.c.id == MEMBERSHIP.c.network_id)
+            .where(NETWORK.c.slug == network, MEMBERSHIP.c.role.in_(list(roles)),
+                   MEMBERSHIP.c.status == "active")).scalars())
 
     def _get(self, person_id: int) -> Person:
         return _person(self._conn.execute(_PERSON_BY_ID, {"person_id": person_id}).one())
@@ -177,6 +201,14 @@ def _arrive_statement(dialect: str, *, keep_address: bool) -> Any:
             refreshed["address"] = func.json_patch(IDENTITY.c.address, statement.excluded.address)
     return statement.on_conflict_do_update(index_elements=["identity"], set_=refreshed).returning(
         IDENTITY.c.person_id, IDENTITY.c.language)
+
+
+T = TypeVar("T")
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _network_id(conn: Connection, slug: str) -> int:
