@@ -55,6 +55,19 @@ class Translator:
     def datetime(self, moment: datetime, zone: str, style: str = "weekday_time") -> str:
         return format_moment(moment, zone, self.language, style)
 
+    def zone_name(self, zone: str) -> str:
+        """"United Kingdom Time", "Canada (Toronto)": what readers call their zone."""
+        from babel.dates import get_timezone_location
+
+        if zone in ("UTC", "Etc/UTC"):
+            return "UTC"
+        # fr_CA's CLDR pattern says "heure avancée" (summer time) all year: use plain French.
+        locale = "fr" if self.language == "fr" else _BABEL_LOCALES[self.language]
+        try:
+            return str(get_timezone_location(zone, locale=locale))
+        except LookupError:
+            return zone
+
     def list(self, items: Sequence[str]) -> str:
         from babel.lists import format_list
 

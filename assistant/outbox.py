@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from assistant.clock import Clock
 from assistant.messages import Outgoing
 from assistant.ports import Notifier, RetryLater, SendResult, Sent, Store, Unreachable
+from assistant.services.reminders import Composer, plan_due_sessions
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -24,8 +25,9 @@ BACKOFF_CAP = 3600.0
 class Sender:
     def __init__(self, store: Store, notifier: Notifier, clock: Clock, worker: str,
                  identity: str | None = None, platforms: Sequence[str] | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, composer: Composer | None = None) -> None:
         self._store = store
+        self._composer = composer or Composer()
         self._notifier = notifier
         self._clock = clock
         self._worker = worker
@@ -51,8 +53,30 @@ class Sender:
 
     def _claim(self, now: datetime, batch: int) -> list[Outgoing]:
         with self._store.transaction() as uow:
-            return uow.outbox.claim(self._worker, now, now + LEASE, batch, self._identity,
-                                    self._platforms)
+            claimed = uow.outbox.claim(self._worker, now, now + LEASE, batch, self._identity,
+                                       self._platforms)
+            # Reminders are written now, from what is true now; those that no longer
+            # apply are marked and dropped in the same transaction.
+            return self._composer.compose(uow, claimed, now)
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    async def plan_reminders(self) -> int:
+        """Put the reminders of sessions that came within reach into the outbox."""
+        return await asyncio.to_thread(self._plan, self._clock.now())
+
+    def _plan(self, now: datetime) -> int:
+        with self._store.transaction() as uow:
+            return plan_due_sessions(uow, now)
+
+    async def next_due(self) -> datetime | None:
+        """When the next pending row of ours is due, so the pump can sleep until then."""
+        return await asyncio.to_thread(self._next_due)
+
+    def _next_due(self) -> datetime | None:
+        with self._store.transaction() as uow:
+            return uow.outbox.next_due(self._platforms, self._identity)
 
     async def _send_in_order(self, queue: list[Outgoing]) -> list[tuple[Outgoing, SendResult | None]]:
         results: list[tuple[Outgoing, SendResult | None]] = []
@@ -74,7 +98,9 @@ class Sender:
             return
         with self._store.transaction() as uow:
             at = self._clock.now()
-            uow.outbox.sent([m.id for m, result in results if isinstance(result, Sent)], at)
+            delivered = [(m, r) for m, r in results if isinstance(r, Sent)]
+            uow.outbox.sent([m.id for m, _ in delivered], at,
+                            {m.id: r.ref for m, r in delivered if r.ref})
             held_until = at  # when the messages waiting behind a failed one may go
             for message, result in results:
                 if result is None:
@@ -158,7 +184,21 @@ class OutboxPump:
             await self._wake.wait()
             self._wake.clear()
             try:
+                await self._sender.plan_reminders()
                 while await self._sender.deliver_due(self._batch) >= self._batch:
                     pass  # more were due than one batch: keep going
+                self._wake_at(await self._sender.next_due())
             except Exception:
                 log.exception("outbox pump failed", extra={"event": "outbox.pump_failed"})
+
+    def _wake_at(self, due: datetime | None) -> None:
+        """One alarm at the next due time (the steady tick is the safety net); the alarm
+        is replaced every round, so the scheduler never holds more than one job of ours."""
+        scheduler = self._scheduler
+        if due is None or scheduler is None:
+            return
+        # Never sooner than a second: a row due but held (its reader's earlier message is
+        # waiting) must not spin the loop.
+        due = max(due, self._sender.now() + timedelta(seconds=1))
+        scheduler.add_job(self.wake, "date", run_date=due, id="outbox-next",  # type: ignore[attr-defined]
+                          replace_existing=True, misfire_grace_time=None)

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from assistant import runtime
 from assistant.clock import Clock
-from assistant.events import Event, HomeOpened
+from assistant.events import Event, HomeOpened, UserChose
 from assistant.i18n import Translator, normalise_language
 from assistant.messages import Part, Reply, Text
 from assistant.model import ConsentRecord
@@ -27,6 +27,7 @@ from assistant.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
 MAX_RACE_RETRIES = 5
+ACTION_PREFIX = "act:"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ class Playbook(Protocol):
 
     def route(self, event: Event, ctx: ServiceContext) -> Routed:
         """What to do with an event when no dialog is waiting for an answer."""
+        ...
+
+    def act(self, ref: str, ctx: ServiceContext) -> Sequence[Part]:
+        """A one-shot button (`act:...`: I'll attend, add to calendar), pressed at any time."""
         ...
 
 
@@ -132,6 +137,8 @@ class TurnHandler:
         arrival = uow.people.arrive(key, event.lasting_address(), now)
         ctx = self._service_context(uow, event, arrival)
         state = uow.conversations.active(key)
+        if isinstance(event.action, UserChose) and event.action.ref.startswith(ACTION_PREFIX):
+            return self._act(uow, ctx, event.action.ref, state)
         if isinstance(event.action, HomeOpened):
             state = None  # opening the home page answers no question
         elif state is not None and not self._playbook.knows(state.dialog):
@@ -158,6 +165,17 @@ class TurnHandler:
         outcome = runtime.start(dialog, step_ctx, dict(routed.preset or {}))
         outcome = replace(outcome, parts=(*routed.lead, *outcome.parts))
         return self._settle(uow, ctx, dialog, outcome, None)
+
+    def _act(self, uow: UnitOfWork, ctx: ServiceContext, ref: str,
+             state: DialogState | None) -> _Said:
+        """A reminder's button works whatever conversation is open; the open question is
+        asked again after it, so nothing in progress is lost."""
+        parts = tuple(self._playbook.act(ref, ctx))
+        if state is None or not self._playbook.knows(state.dialog):
+            return _Said([Reply(parts)] if parts else [])
+        dialog = self._playbook.dialog(state.dialog)
+        outcome = runtime.resume(dialog, state, self._step_context(ctx), parts)
+        return self._settle(uow, ctx, dialog, outcome, state.revision)
 
     def _settle(self, uow: UnitOfWork, ctx: ServiceContext, dialog: Dialog,
                 outcome: runtime.Outcome, seen_revision: int | None) -> _Said:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from assistant.events import Event
+from assistant.messages import Part
 from assistant.runtime import Dialog
 from assistant.services.context import ServiceContext
 from assistant.turns import Routed
 from dialogs import commands
 from dialogs.account import CONSENT, DELETE_MY_DATA, LANGUAGE, NETWORKS, PROFILE
 from dialogs.registration import REGISTRATION
+from dialogs.sessions import ADD_SESSION, CHANGE_SESSION, REMINDERS, act
 
-DIALOGS: tuple[Dialog, ...] = (REGISTRATION, PROFILE, NETWORKS, CONSENT, LANGUAGE, DELETE_MY_DATA)
+DIALOGS: tuple[Dialog, ...] = (REGISTRATION, PROFILE, NETWORKS, CONSENT, LANGUAGE, DELETE_MY_DATA,
+                               REMINDERS, ADD_SESSION, CHANGE_SESSION)
 
 
 class Playbook:
@@ -30,6 +33,9 @@ class Playbook:
 
     def route(self, event: Event, ctx: ServiceContext) -> Routed:
         return commands.route(event, ctx)
+
+    def act(self, ref: str, ctx: ServiceContext) -> list[Part]:
+        return act(ref, ctx)
 
 
 PLAYBOOK = Playbook()

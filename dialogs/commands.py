@@ -17,8 +17,10 @@ from assistant.messages import Card, Fact, Part, Text
 from assistant.runtime.words import command_in, fold
 from assistant.services.context import Refused, ServiceContext
 from assistant.services.personal_data import export_my_data
+from assistant.services.sessions import team_networks, upcoming_sessions
 from assistant.turns import HomePage, Routed, StartDialog
 from dialogs.account import consent_card, profile_card
+from dialogs.sessions import team_series_preset, team_sessions_preset
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,29 @@ def _export(ctx: ServiceContext) -> Routed:
     return [Text(ctx.t(result.message))] if isinstance(result, Refused) else result
 
 
+def _sessions(ctx: ServiceContext) -> Routed:
+    result = upcoming_sessions(ctx)
+    return [Text(ctx.t(result.message))] if isinstance(result, Refused) else result
+
+
+def _add_session(ctx: ServiceContext) -> Routed:
+    if not team_networks(ctx):
+        return [Text(ctx.t("schedule.team_only"))]
+    series = team_series_preset(ctx)
+    if not series:
+        return [Text(ctx.t("schedule.no_series"))]
+    return StartDialog("add_session", preset={"_series": series})
+
+
+def _change_session(ctx: ServiceContext) -> Routed:
+    if not team_networks(ctx):
+        return [Text(ctx.t("schedule.team_only"))]
+    sessions = team_sessions_preset(ctx)
+    if not sessions:
+        return [Text(ctx.t("schedule.no_sessions"))]
+    return StartDialog("change_session", preset={"_sessions": sessions})
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("help", frozenset({"help", "aide", "?", "menu", "commands", "commandes"}), _help, False),
     Command("register", frozenset({"register", "sign up", "join", "s'inscrire", "inscription",
@@ -70,6 +95,15 @@ COMMANDS: tuple[Command, ...] = (
                                  "mes donnees"}), _export),
     Command("delete", frozenset({"delete my data", "supprimer mes donnees", "delete me"}),
             lambda ctx: StartDialog("delete_my_data")),
+    Command("sessions", frozenset({"sessions", "session", "seances", "seance", "my sessions",
+                                   "mes seances", "calendar", "calendrier", "agenda"}), _sessions),
+    Command("reminders", frozenset({"reminders", "reminder", "rappels", "rappel",
+                                    "notifications"}), lambda ctx: StartDialog("reminders")),
+    Command("add_session", frozenset({"add session", "add a session", "new session",
+                                      "ajouter une seance", "nouvelle seance"}), _add_session),
+    Command("change_session", frozenset({"change session", "move session", "cancel session",
+                                         "reschedule", "modifier une seance", "deplacer une seance",
+                                         "annuler une seance"}), _change_session),
 )
 BY_WORD: Mapping[str, Command] = {word: c for c in COMMANDS for word in c.words}
 

@@ -1,0 +1,266 @@
+"""Reminders and session notices: planned into the outbox, written just before they go.
+
+Planning puts one row per (session version, person, kind) in the outbox, when a session comes
+within a week and a half of its start (or a person enrols later): the unique key makes a
+second planner — another replica, a restart — add nothing. The row holds a recipe, not the
+words: the sender asks `compose` to write it at the moment it goes, so it shows the session as
+it is then, in the reader's current language and zone, or is dropped when it no longer applies
+(cancelled, moved, the person left or said they cannot come, or the moment passed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from assistant.i18n import Translator, normalise_language
+from assistant.messages import Card, Fact, Option, Outgoing, Part, Reply, Text
+from assistant.model import ReminderPrefs, Series, Session
+from assistant.ports import Contact, Planned, UnitOfWork
+from assistant.reminder_times import reminder_moments
+
+# Far enough ahead for a week-before message on the last work day before that week.
+PLANNING_HORIZON = timedelta(days=11)
+STARTING_SOON = timedelta(minutes=10)
+
+
+def subject_of(session: Session) -> str:
+    return f"session:{session.id}"
+
+
+# --- planning ------------------------------------------------------------------------------
+
+
+def plan_due_sessions(uow: UnitOfWork, now: datetime) -> int:
+    """Plan every session that came within reach and is not planned for its current version.
+    Returns how many rows were planned."""
+    planned = 0
+    for session in uow.schedule.to_plan(now, now + PLANNING_HORIZON):
+        planned += plan_session(uow, session, now)
+        uow.schedule.mark_planned(session.id, session.sequence)
+    return planned
+
+
+def plan_session(uow: UnitOfWork, session: Session, now: datetime,
+                 people: Sequence[int] | None = None) -> int:
+    """Plan the reminders of one session for everyone registered (or these people)."""
+    registered = set(uow.enrolments.registered(session.series_id))
+    wanted = [p for p in (people if people is not None else sorted(registered)) if p in registered]
+    answers = uow.rsvps.answers(session.id)
+    wanted = [p for p in wanted if answers.get(p) != "not_going"]
+    contacts = uow.people.contacts(wanted)
+    preferences = uow.reminder_preferences.of(list(contacts))
+    rows: list[Planned] = []
+    for person_id, contact in contacts.items():
+        going = answers.get(person_id) == "going"
+        for kind, due_at, expires_at in _moments(session, contact, preferences[person_id], going):
+            if expires_at <= now:
+                continue  # planned too late to be useful
+            rows.append(Planned(
+                dedupe_key=f"reminder:{session.id}:{session.sequence}:{person_id}:{kind}",
+                person_id=person_id, identity=contact.identity, address=contact.address,
+                subject=subject_of(session),
+                compose={"what": "reminder", "session": session.id, "person": person_id,
+                         "sequence": session.sequence, "kind": kind},
+                due_at=max(due_at, now), expires_at=expires_at))
+    uow.outbox.plan(rows, now)
+    return len(rows)
+
+
+def replan_person(uow: UnitOfWork, person_id: int, series_id: int, now: datetime) -> None:
+    """After someone enrols, answers an RSVP or changes their preferences: their rows for
+    the coming planned sessions of the series are brought up to date."""
+    for session in uow.schedule.upcoming([series_id], now, limit=20):
+        if session.starts_at > now + PLANNING_HORIZON:
+            break
+        uow.outbox.withdraw(subject_of(session), person_id)
+        plan_session(uow, session, now, people=[person_id])
+
+
+def _moments(session: Session, contact: Contact, prefs: ReminderPrefs,
+             going: bool) -> Iterable[tuple[str, datetime, datetime]]:
+    moments = reminder_moments(session.starts_at, session.ends_at, contact.time_zone, prefs, going)
+    kinds = {m.kind: m for m in moments}
+    for moment in moments:
+        later = kinds.get("now")
+        if moment.kind == "hour" and later is not None and later.due_at - moment.due_at < STARTING_SOON:
+            continue  # held back until "starting now" anyway: one message, not two at once
+        yield moment.kind, moment.due_at, moment.expires_at
+
+
+# --- notices about a change ------------------------------------------------------------------
+
+
+def notify_registered(uow: UnitOfWork, session: Session, what: str, now: datetime,
+                      extra: dict[str, Any] | None = None) -> int:
+    """Tell everyone registered for the series (who has not said they cannot come) that the
+    session changed or was cancelled, once per session version."""
+    registered = uow.enrolments.registered(session.series_id)
+    answers = uow.rsvps.answers(session.id)
+    contacts = uow.people.contacts([p for p in registered if answers.get(p) != "not_going"])
+    rows = [Planned(dedupe_key=f"{what}:{session.id}:{session.sequence}:{person_id}",
+                    person_id=person_id, identity=c.identity, address=c.address,
+                    subject=f"notice:{session.id}",
+                    compose={"what": what, "session": session.id, "sequence": session.sequence,
+                             "person": person_id, **(extra or {})},
+                    due_at=now, expires_at=session.ends_at if what != "session_cancelled" else None)
+            for person_id, c in contacts.items()]
+    uow.outbox.plan(rows, now)
+    return len(rows)
+
+
+def notify_person(uow: UnitOfWork, person_id: int, what: str, key: str, now: datetime,
+                  compose: dict[str, Any]) -> bool:
+    """One notice to one person (a place opened for them), through the outbox."""
+    contact = uow.people.contacts([person_id]).get(person_id)
+    if contact is None:
+        return False
+    uow.outbox.plan([Planned(dedupe_key=f"{what}:{key}:{person_id}", person_id=person_id,
+                             identity=contact.identity, address=contact.address,
+                             subject=f"person:{person_id}",
+                             compose={"what": what, "person": person_id, **compose},
+                             due_at=now, expires_at=None)], now)
+    return True
+
+
+# --- composing, just before sending ----------------------------------------------------------
+
+
+@dataclass
+class _Lookups:
+    """What one batch reads more than once: 10,000 reminders share one session."""
+
+    uow: UnitOfWork
+    sessions: dict[int, Session | None] = field(default_factory=dict)
+    series: dict[int, Series | None] = field(default_factory=dict)
+    networks: dict[str, str] = field(default_factory=dict)
+
+    def session(self, session_id: int) -> Session | None:
+        if session_id not in self.sessions:
+            self.sessions[session_id] = self.uow.schedule.session(session_id)
+        return self.sessions[session_id]
+
+    def series_of(self, series_id: int) -> Series | None:
+        if series_id not in self.series:
+            self.series[series_id] = self.uow.schedule.series(series_id)
+        return self.series[series_id]
+
+    def network_name(self, slug: str) -> str:
+        if not self.networks:
+            self.networks = {n.slug: n.name for n in self.uow.networks.all()}
+        return self.networks.get(slug, slug)
+
+
+class Composer:
+    """Writes claimed rows that carry a recipe; drops those that no longer apply."""
+
+    def compose(self, uow: UnitOfWork, messages: Sequence[Outgoing], now: datetime
+                ) -> list[Outgoing]:
+        lookups = _Lookups(uow)
+        ready: list[Outgoing] = []
+        recipes = [m for m in messages if m.compose]
+        people = {}
+        if recipes:
+            # The row's identity was the newest when planned; language and zone are read now.
+            person_ids = [int(p) for p in {_person_of(m) for m in recipes} if p is not None]
+            people = {c.person_id: c for c in uow.people.contacts(person_ids).values()}
+        for message in messages:
+            if not message.compose:
+                ready.append(message)
+                continue
+            contact = people.get(_person_of(message) or -1)
+            written = _write(message.compose, contact, lookups, now) if contact else "withdrawn"
+            if isinstance(written, str):
+                uow.outbox.expire(message.id, written)
+                continue
+            uow.outbox.replace_reply(message.id, written)
+            ready.append(Outgoing(message.id, message.identity, message.address, written,
+                                  message.attempts))
+        return ready
+
+
+def _person_of(message: Outgoing) -> int | None:
+    person = (message.compose or {}).get("person")
+    return int(person) if person is not None else None
+
+
+def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
+           now: datetime) -> Reply | str:
+    """The message, or why it is not sent ("withdrawn", "expired")."""
+    what = recipe.get("what")
+    t = Translator(normalise_language(contact.language))
+    if what == "place_offered":
+        series = lookups.series_of(int(recipe["series"]))
+        if series is None or lookups.uow.enrolments.status(series.id, contact.person_id) != "registered":
+            return "withdrawn"
+        return Reply((Text(t("sessions.place_offered", series=series.title)),
+                      *_series_actions(series, t)))
+    session = lookups.session(int(recipe["session"]))
+    if session is None:
+        return "withdrawn"
+    series = lookups.series_of(session.series_id)
+    if series is None or lookups.uow.enrolments.status(series.id, contact.person_id) != "registered":
+        return "withdrawn"  # left the series (or the network) since
+    if what == "session_cancelled":
+        return Reply((Text(t("sessions.cancelled_notice", series=series.title,
+                             when=describe_time(session, contact.time_zone, t))),))
+    if session.state != "scheduled" or session.sequence != recipe.get("sequence"):
+        return "withdrawn"  # moved or cancelled after this was planned: a notice went instead
+    if now >= session.ends_at:
+        return "expired"
+    if lookups.uow.rsvps.answer(session.id, contact.person_id) == "not_going":
+        return "withdrawn"
+    if what == "session_changed":
+        old = datetime.fromisoformat(str(recipe["old_starts_at"]))
+        return Reply((Text(t("sessions.changed_notice", series=series.title,
+                             old=t.datetime(old, contact.time_zone),
+                             when=describe_time(session, contact.time_zone, t))),
+                      session_card(session, series, lookups.network_name(series.network),
+                                   contact.time_zone, t, kind="changed")))
+    kind = str(recipe.get("kind"))
+    if kind in ("week", "day") and now >= session.starts_at - timedelta(hours=1):
+        return "expired"  # a later reminder says it better now
+    if now >= session.starts_at and kind == "hour":
+        kind = "now"  # caught up after the start: "starting now", with the link
+    return Reply((session_card(session, series, lookups.network_name(series.network),
+                               contact.time_zone, t, kind=kind),))
+
+
+def describe_time(session: Session, zone: str, t: Translator) -> str:
+    """"Thursday 12 June, 13:00–14:00 (United Kingdom Time)", in the reader's own zone."""
+    return t("sessions.time_span", start=t.datetime(session.starts_at, zone),
+             end=t.datetime(session.ends_at, zone, "time"), zone=t.zone_name(zone))
+
+
+def session_card(session: Session, series: Series, network: str, zone: str, t: Translator,
+                 kind: str = "listing", place: str | None = None) -> Card:
+    """A session as a reader sees it: in their zone, with what they can do about it."""
+    title = f"{series.title}: {session.topic}" if session.topic else series.title
+    facts = [Fact(t("sessions.when"), describe_time(session, zone, t)),
+             Fact(t("sessions.network"), network)]
+    if session.expert:
+        facts.append(Fact(t("sessions.expert"), session.expert))
+    if session.agenda and kind in ("day", "week", "listing", "changed"):
+        facts.append(Fact(t("sessions.agenda"), session.agenda))
+    if session.materials and kind in ("day", "week", "listing"):
+        facts.append(Fact(t("sessions.materials"), "\n".join(session.materials)))
+    link = session.join_url or series.join_url
+    if link and kind in ("hour", "now", "changed"):
+        facts.append(Fact(t("sessions.join_link"), link))
+    if place:
+        facts.append(Fact(t("sessions.your_place"), place))
+    heading = t(f"sessions.heading.{kind}", title=title)
+    actions: list[Option] = [Option(t("sessions.action.going"), f"act:going:{session.id}"),
+                             Option(t("sessions.action.not_going"), f"act:not_going:{session.id}"),
+                             Option(t("sessions.action.calendar"), f"act:calendar:{session.id}")]
+    if kind in ("day", "week", "hour"):
+        actions.append(Option(t("sessions.action.cancel_place"), f"act:cancel_place:{series.id}"))
+    return Card(heading, tuple(facts), tuple(actions))
+
+
+def _series_actions(series: Series, t: Translator) -> tuple[Part, ...]:
+    return (Card(series.title, (), (
+        Option(t("sessions.action.series_calendar"), f"act:series_calendar:{series.id}"),
+        Option(t("sessions.action.cancel_place"), f"act:cancel_place:{series.id}"))),)

@@ -1,0 +1,204 @@
+"""The hub's side of the calendar: series and sessions, created and changed.
+
+Used by the facilitators' chat dialogs and by `spoke admin`. A change of time or link and a
+cancellation withdraw what was queued for the old version and tell everyone registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from assistant.model import RECURRENCES, SERIES_STATES, Series, Session
+from assistant.ports import UnitOfWork
+from assistant.services.context import Refused
+from assistant.services.reminders import notify_registered, plan_session, subject_of
+
+MIN_DURATION, MAX_DURATION = 10, 480
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is changing the schedule: `person_id` None for the command line (the operator)."""
+
+    reference: str  # for the audit log: `slack:T1/U1`, `cli`
+    person_id: int | None
+
+
+def may_schedule(uow: UnitOfWork, actor: Actor, network: str) -> bool:
+    """Facilitators and hub admins of that network; the command line operator always."""
+    if actor.person_id is None:
+        return True
+    return any(m.network == network and m.role in ("facilitator", "hub_admin")
+               and m.status == "active" for m in uow.memberships.of(actor.person_id))
+
+
+def add_series(uow: UnitOfWork, actor: Actor, network: str, values: Mapping[str, Any],
+               now: datetime) -> Series | Refused:
+    if not any(n.slug == network for n in uow.networks.all()):
+        return Refused("schedule.unknown_network", {"network": network})
+    if not may_schedule(uow, actor, network):
+        return _refused(uow, actor, now, f"network:{network}")
+    problem = _check_series(values)
+    if problem is not None:
+        return problem
+    if uow.schedule.series_named(network, str(values["name"])) is not None:
+        return Refused("schedule.series_exists", {"name": values["name"]})
+    series = uow.schedule.add_series(network, dict(values), now)
+    uow.audit.record(now, actor.reference, "series.added", f"series:{series.id}")
+    return series
+
+
+def _check_series(values: Mapping[str, Any]) -> Refused | None:
+    if not str(values.get("name", "")).strip() or not str(values.get("title", "")).strip():
+        return Refused("schedule.name_needed")
+    if values.get("recurrence", "none") not in RECURRENCES:
+        return Refused("schedule.bad_recurrence", {"choices": ", ".join(RECURRENCES)})
+    if values.get("state", "open") not in SERIES_STATES:
+        return Refused("schedule.bad_state", {"choices": ", ".join(SERIES_STATES)})
+    if not _known_zone(str(values.get("time_zone", "UTC"))):
+        return Refused("schedule.bad_zone", {"zone": values.get("time_zone")})
+    duration = int(values.get("duration_minutes", 60))
+    if not MIN_DURATION <= duration <= MAX_DURATION:
+        return Refused("schedule.bad_duration", {"low": MIN_DURATION, "high": MAX_DURATION})
+    capacity = values.get("capacity")
+    if capacity is not None and int(capacity) < 1:
+        return Refused("schedule.bad_capacity")
+    url = str(values.get("join_url", ""))
+    if url and not url.startswith("https://"):
+        return Refused("schedule.bad_url")
+    return None
+
+
+def set_capacity(uow: UnitOfWork, actor: Actor, series: Series, capacity: int | None,
+                 now: datetime) -> Series | Refused:
+    if not may_schedule(uow, actor, series.network):
+        return _refused(uow, actor, now, f"series:{series.id}")
+    taken = uow.enrolments.count(series.id, ("registered",))
+    if capacity is not None and capacity < taken:
+        return Refused("schedule.capacity_below_registered", {"taken": taken})
+    updated = uow.schedule.update_series(series.id, {"capacity": capacity})
+    uow.audit.record(now, actor.reference, "series.capacity", f"series:{series.id}",
+                     {"capacity": capacity})
+    return updated
+
+
+def add_session(uow: UnitOfWork, actor: Actor, series: Series, starts_at: datetime,
+                duration_minutes: int, now: datetime, details: Mapping[str, Any] | None = None
+                ) -> Session | Refused:
+    """A new session of a series; nobody is told yet (it shows in `sessions`, and its
+    reminders are planned when it comes within reach)."""
+    if not may_schedule(uow, actor, series.network):
+        return _refused(uow, actor, now, f"series:{series.id}")
+    details = dict(details or {})
+    problem = _check_time(starts_at, duration_minutes, now)
+    if problem is None and details.get("join_url") and not str(details["join_url"]).startswith("https://"):
+        problem = Refused("schedule.bad_url")
+    if problem is not None:
+        return problem
+    session = uow.schedule.add_session(series.id, {
+        "starts_at": starts_at, "ends_at": starts_at + timedelta(minutes=duration_minutes),
+        "time_zone": str(details.pop("time_zone", None) or series.time_zone),
+        "topic": str(details.pop("topic", "") or ""), "expert": str(details.pop("expert", "") or ""),
+        "agenda": str(details.pop("agenda", "") or ""),
+        "materials": list(details.pop("materials", ()) or ()),
+        "join_url": str(details.pop("join_url", "") or ""),
+        "uid": str(details.pop("uid", "") or ""),
+    }, now)
+    uow.audit.record(now, actor.reference, "session.added", f"session:{session.id}")
+    return session
+
+
+def _check_time(starts_at: datetime, duration_minutes: int, now: datetime) -> Refused | None:
+    if starts_at.tzinfo is None:
+        raise ValueError("starts_at must be aware")
+    if starts_at <= now:
+        return Refused("schedule.in_the_past")
+    if not MIN_DURATION <= duration_minutes <= MAX_DURATION:
+        return Refused("schedule.bad_duration", {"low": MIN_DURATION, "high": MAX_DURATION})
+    return None
+
+
+def reschedule(uow: UnitOfWork, actor: Actor, session: Session, starts_at: datetime,
+               duration_minutes: int, now: datetime) -> Session | Refused:
+    """Move a session: a new version, reminders for the old time withdrawn, everyone
+    registered told the old and new time (with a new calendar entry, same UID)."""
+    series = uow.schedule.series(session.series_id)
+    if series is None or not may_schedule(uow, actor, series.network):
+        return _refused(uow, actor, now, f"session:{session.id}")
+    if session.state != "scheduled":
+        return Refused("schedule.not_scheduled")
+    problem = _check_time(starts_at, duration_minutes, now)
+    if problem is not None:
+        return problem
+    old = session.starts_at
+    moved = uow.schedule.update_session(session.id, {
+        "starts_at": starts_at, "ends_at": starts_at + timedelta(minutes=duration_minutes)},
+        now, new_version=True)
+    _withdraw_all(uow, moved)
+    notify_registered(uow, moved, "session_changed", now, {"old_starts_at": old.isoformat()})
+    uow.audit.record(now, actor.reference, "session.moved", f"session:{session.id}",
+                     {"from": old.isoformat(), "to": starts_at.isoformat()})
+    return moved
+
+
+def change_link(uow: UnitOfWork, actor: Actor, session: Session, join_url: str,
+                now: datetime) -> Session | Refused:
+    series = uow.schedule.series(session.series_id)
+    if series is None or not may_schedule(uow, actor, series.network):
+        return _refused(uow, actor, now, f"session:{session.id}")
+    if not join_url.startswith("https://"):
+        return Refused("schedule.bad_url")
+    changed = uow.schedule.update_session(session.id, {"join_url": join_url}, now, new_version=True)
+    _withdraw_all(uow, changed)
+    notify_registered(uow, changed, "session_changed", now,
+                      {"old_starts_at": session.starts_at.isoformat()})
+    uow.audit.record(now, actor.reference, "session.link_changed", f"session:{session.id}")
+    return changed
+
+
+def cancel_session(uow: UnitOfWork, actor: Actor, session: Session, now: datetime
+                   ) -> Session | Refused:
+    series = uow.schedule.series(session.series_id)
+    if series is None or not may_schedule(uow, actor, series.network):
+        return _refused(uow, actor, now, f"session:{session.id}")
+    if session.state != "scheduled":
+        return Refused("schedule.not_scheduled")
+    cancelled = uow.schedule.update_session(session.id, {"state": "cancelled"}, now,
+                                            new_version=True)
+    _withdraw_all(uow, cancelled)
+    notify_registered(uow, cancelled, "session_cancelled", now)
+    uow.audit.record(now, actor.reference, "session.cancelled", f"session:{session.id}")
+    return cancelled
+
+
+def _withdraw_all(uow: UnitOfWork, session: Session) -> None:
+    """Reminders and notices queued for the old version go; the planner plans the new one
+    (at once when it is already within reach)."""
+    uow.outbox.withdraw(subject_of(session))
+    uow.outbox.withdraw(f"notice:{session.id}")
+
+
+def plan_now_if_near(uow: UnitOfWork, session: Session, now: datetime) -> None:
+    """Sessions soon enough to have reminders due get them planned in the same transaction."""
+    from assistant.services.reminders import PLANNING_HORIZON
+
+    if session.state == "scheduled" and session.starts_at <= now + PLANNING_HORIZON:
+        plan_session(uow, session, now)
+        uow.schedule.mark_planned(session.id, session.sequence)
+
+
+def _known_zone(zone: str) -> bool:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _refused(uow: UnitOfWork, actor: Actor, now: datetime, subject: str) -> Refused:
+    uow.audit.record(now, actor.reference, "action.refused", subject, {"reason": "not_team"})
+    return Refused("schedule.not_allowed")

@@ -1,0 +1,245 @@
+"""A participant's sessions: what is coming, a place in a series, RSVPs and calendar files.
+
+Every call re-checks on the server who may do what: a button names a session or series by
+number, and anyone can forge one.
+"""
+
+from __future__ import annotations
+
+from assistant.calendar import series_calendar, session_calendar
+from assistant.messages import Card, Fact, File, Option, Part, Text
+from assistant.model import Series, Session
+from assistant.services.context import Refused, ServiceContext
+from assistant.services.reminders import (
+    describe_time,
+    notify_person,
+    replan_person,
+    session_card,
+    subject_of,
+)
+
+UPCOMING_SHOWN = 5
+
+
+def upcoming_sessions(ctx: ServiceContext) -> list[Part] | Refused:
+    """What is coming in the reader's networks, in their zone and language."""
+    person = ctx.person
+    if person is None:
+        return Refused("profile.not_registered")
+    networks = _member_networks(ctx)
+    if not networks:
+        return Refused("sessions.no_networks")
+    series = {s.id: s for s in ctx.uow.schedule.series_of(networks)}
+    enrolled = ctx.uow.enrolments.of_person(person.id)
+    names = {n.slug: n.name for n in ctx.directory.networks}
+    coming = ctx.uow.schedule.upcoming(list(series), ctx.now, UPCOMING_SHOWN)
+    parts: list[Part] = []
+    if not coming:
+        parts.append(Text(ctx.t("sessions.none_coming")))
+    else:
+        parts.append(Text(ctx.t("sessions.coming", zone=ctx.t.zone_name(ctx.time_zone))))
+    for session in coming:
+        one = series[session.series_id]
+        status = enrolled.get(one.id)
+        if status == "registered":
+            answer = ctx.uow.rsvps.answer(session.id, person.id)
+            place = ctx.t(f"sessions.place.{answer or 'registered'}")
+            parts.append(session_card(session, one, names.get(one.network, one.network),
+                                      ctx.time_zone, ctx.t, place=place))
+        else:
+            parts.append(_open_series_card(ctx, one, session, status,
+                                           names.get(one.network, one.network)))
+    # Series with no date yet, or none in view, can still be joined.
+    shown = {s.series_id for s in coming}
+    for one in series.values():
+        if one.id not in shown and one.id not in enrolled and one.state in ("open", "full"):
+            parts.append(_open_series_card(ctx, one, None, None,
+                                           names.get(one.network, one.network)))
+    return parts
+
+
+def _open_series_card(ctx: ServiceContext, series: Series, session: Session | None,
+                      status: str | None, network: str) -> Card:
+    facts = [Fact(ctx.t("sessions.network"), network),
+             Fact(ctx.t("sessions.series_state"), ctx.t(f"sessions.state.{series.state}"))]
+    if session is not None:
+        facts.insert(0, Fact(ctx.t("sessions.next"), describe_time(session, ctx.time_zone, ctx.t)))
+    if series.description:
+        facts.append(Fact(ctx.t("sessions.about"), series.description))
+    actions: tuple[Option, ...] = ()
+    if status in ("waitlisted", "pending_approval"):
+        facts.append(Fact(ctx.t("sessions.your_place"), ctx.t(f"sessions.place.{status}")))
+        actions = (Option(ctx.t("sessions.action.leave_waitlist"), f"act:cancel_place:{series.id}"),)
+    elif series.state in ("open", "full"):
+        actions = (Option(ctx.t(f"sessions.action.join.{series.state}"), f"act:join:{series.id}"),)
+    return Card(series.title, tuple(facts), actions)
+
+
+def join_series(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
+    """A place in a series: registered while there is room, else on the waitlist, or
+    waiting for the team's approval when the series asks for it."""
+    person = ctx.person
+    if person is None:
+        return Refused("profile.not_registered")
+    series = ctx.uow.schedule.series(series_id)
+    if series is None or series.network not in _member_networks(ctx):
+        return _refuse(ctx, "sessions.not_yours", f"series:{series_id}")
+    if series.state == "closed":
+        return Refused("sessions.series_closed", {"series": series.title})
+    if series.state == "opening_soon":
+        return Refused("sessions.series_opening_soon", {"series": series.title})
+    current = ctx.uow.enrolments.status(series.id, person.id)
+    if current is not None:
+        return Refused(f"sessions.already.{current}", {"series": series.title})
+    status = _status_for_newcomer(ctx, series)
+    ctx.uow.enrolments.set(series.id, person.id, status, ctx.now, new_turn=True)
+    ctx.uow.audit.record(ctx.now, ctx.actor.identity, "enrolment.joined", f"series:{series.id}",
+                         {"status": status})
+    if status == "waitlisted":
+        position = ctx.uow.enrolments.waitlist(series.id).index(person.id) + 1
+        return [Text(ctx.t("sessions.joined.waitlisted", series=series.title, position=position)),
+                Card(series.title, (), (Option(ctx.t("sessions.action.leave_waitlist"),
+                                               f"act:cancel_place:{series.id}"),))]
+    if status == "pending_approval":
+        return [Text(ctx.t("sessions.joined.pending_approval", series=series.title))]
+    replan_person(ctx.uow, person.id, series.id, ctx.now)
+    return _registered_message(ctx, series)
+
+
+def _status_for_newcomer(ctx: ServiceContext, series: Series) -> str:
+    if series.requires_approval:
+        return "pending_approval"
+    if series.state == "full":
+        return "waitlisted"
+    if series.capacity is not None and ctx.uow.enrolments.count(
+            series.id, ("registered",)) >= series.capacity:
+        return "waitlisted"
+    return "registered"
+
+
+def _registered_message(ctx: ServiceContext, series: Series) -> list[Part]:
+    sessions = [s for s in ctx.uow.schedule.sessions_of(series.id)
+                if s.state == "scheduled" and s.ends_at > ctx.now]
+    dates = [describe_time(s, ctx.time_zone, ctx.t) for s in sessions[:6]]
+    parts: list[Part] = [Text(ctx.t("sessions.joined.registered", series=series.title))]
+    if dates:
+        parts.append(Card(ctx.t("sessions.dates"), tuple(Fact(str(n), d)
+                                                         for n, d in enumerate(dates, 1))))
+    parts.append(Text(ctx.t("sessions.link_arrives")))
+    if sessions:
+        parts.append(_series_file(ctx, series, sessions))
+    parts.append(Card(series.title, (), (Option(ctx.t("sessions.action.cancel_place"),
+                                                f"act:cancel_place:{series.id}"),)))
+    return parts
+
+
+def cancel_place(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
+    """Give up a place (or leave the waitlist); a freed seat goes to the first waiting."""
+    person = ctx.person
+    if person is None:
+        return Refused("profile.not_registered")
+    series = ctx.uow.schedule.series(series_id)
+    current = ctx.uow.enrolments.status(series_id, person.id) if series else None
+    if series is None or current is None:
+        return _refuse(ctx, "sessions.no_place", f"series:{series_id}")
+    ctx.uow.enrolments.set(series.id, person.id, "cancelled", ctx.now)
+    for session in ctx.uow.schedule.upcoming([series.id], ctx.now, limit=50):
+        ctx.uow.outbox.withdraw(subject_of(session), person.id)
+    ctx.uow.audit.record(ctx.now, ctx.actor.identity, "enrolment.cancelled", f"series:{series.id}")
+    if current == "registered":
+        promote_from_waitlist(ctx, series)
+    return [Text(ctx.t(f"sessions.cancelled_place.{current}", series=series.title))]
+
+
+def promote_from_waitlist(ctx: ServiceContext, series: Series) -> int | None:
+    """A freed seat goes to the first person waiting, who is told; under manual approval
+    the team decides instead, so nobody is promoted here."""
+    if series.requires_approval:
+        return None
+    if series.capacity is not None and ctx.uow.enrolments.count(
+            series.id, ("registered",)) >= series.capacity:
+        return None
+    waiting = ctx.uow.enrolments.waitlist(series.id)
+    if not waiting:
+        return None
+    first = waiting[0]
+    ctx.uow.enrolments.set(series.id, first, "registered", ctx.now)
+    ctx.uow.audit.record(ctx.now, "spoke", "enrolment.promoted", f"series:{series.id}",
+                         {"person": first})
+    notify_person(ctx.uow, first, "place_offered", f"{series.id}:{ctx.now.isoformat()}",
+                  ctx.now, {"series": series.id})
+    replan_person(ctx.uow, first, series.id, ctx.now)
+    return first
+
+
+def answer_rsvp(ctx: ServiceContext, session_id: int, answer: str) -> list[Part] | Refused:
+    person = ctx.person
+    if person is None:
+        return Refused("profile.not_registered")
+    session = ctx.uow.schedule.session(session_id)
+    if session is None or ctx.uow.enrolments.status(session.series_id, person.id) != "registered":
+        return _refuse(ctx, "sessions.not_yours", f"session:{session_id}")
+    if session.state != "scheduled":
+        return Refused("sessions.session_cancelled")
+    if session.ends_at <= ctx.now:
+        return Refused("sessions.session_over")
+    ctx.uow.rsvps.set(session.id, person.id, answer, ctx.now)
+    ctx.uow.audit.record(ctx.now, ctx.actor.identity, f"rsvp.{answer}", f"session:{session.id}")
+    replan_person(ctx.uow, person.id, session.series_id, ctx.now)
+    when = describe_time(session, ctx.time_zone, ctx.t)
+    return [Text(ctx.t(f"sessions.rsvp.{answer}", when=when))]
+
+
+def session_file(ctx: ServiceContext, session_id: int) -> list[Part] | Refused:
+    """An .ics for one session, for people registered in its series (and its team)."""
+    session = ctx.uow.schedule.session(session_id)
+    series = ctx.uow.schedule.series(session.series_id) if session else None
+    if session is None or series is None or not _may_see(ctx, series):
+        return _refuse(ctx, "sessions.not_yours", f"session:{session_id}")
+    content = session_calendar(session, series)
+    return [File(f"echo-session-{session.id}.ics", "text/calendar", content,
+                 caption=ctx.t("sessions.calendar_caption"))]
+
+
+def series_file(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
+    series = ctx.uow.schedule.series(series_id)
+    if series is None or not _may_see(ctx, series):
+        return _refuse(ctx, "sessions.not_yours", f"series:{series_id}")
+    return [_series_file(ctx, series, ctx.uow.schedule.sessions_of(series.id))]
+
+
+def _series_file(ctx: ServiceContext, series: Series, sessions: list[Session]) -> File:
+    return File(f"echo-series-{series.id}.ics", "text/calendar", series_calendar(series, sessions),
+                caption=ctx.t("sessions.series_calendar_caption"))
+
+
+def _may_see(ctx: ServiceContext, series: Series) -> bool:
+    person = ctx.person
+    if person is None:
+        return False
+    if ctx.uow.enrolments.status(series.id, person.id) == "registered":
+        return True
+    return series.network in team_networks(ctx)
+
+
+def _member_networks(ctx: ServiceContext) -> list[str]:
+    person = ctx.person
+    if person is None:
+        return []
+    return sorted({m.network for m in ctx.uow.memberships.of(person.id) if m.status == "active"})
+
+
+def team_networks(ctx: ServiceContext) -> set[str]:
+    """Networks where the reader is a facilitator or hub admin."""
+    person = ctx.person
+    if person is None:
+        return set()
+    return {m.network for m in ctx.uow.memberships.of(person.id)
+            if m.role in ("facilitator", "hub_admin") and m.status == "active"}
+
+
+def _refuse(ctx: ServiceContext, message: str, subject: str) -> Refused:
+    """Refused and audited: a button naming someone else's session is worth a record."""
+    ctx.uow.audit.record(ctx.now, ctx.actor.identity, "action.refused", subject,
+                         {"reason": message})
+    return Refused(message)
