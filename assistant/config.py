@@ -27,6 +27,8 @@ class Settings:
     data_dir: Path
     secret_key: Secret
     log_level: str = "WARNING"
+    # Where `spoke serve` is reachable from readers' devices: links to files (Teams) use it.
+    public_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -35,4 +37,5 @@ class Settings:
         url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'spoke.db'}"
         return cls(database_url=url, data_dir=data_dir,
                    secret_key=Secret(env.get("SPOKE_SECRET_KEY", "")),
-                   log_level=env.get("SPOKE_LOG_LEVEL", "WARNING").upper())
+                   log_level=env.get("SPOKE_LOG_LEVEL", "WARNING").upper(),
+                   public_url=env.get("SPOKE_PUBLIC_URL", "").strip())

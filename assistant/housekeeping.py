@@ -15,3 +15,9 @@ KEEP_DELIVERY_IDS = timedelta(hours=1)
 def forget_old_deliveries(store: Store, clock: Clock, keep: timedelta = KEEP_DELIVERY_IDS) -> int:
     with store.transaction() as uow:
         return uow.processed.purge(clock.now() - keep)
+
+
+def forget_expired_downloads(store: Store, clock: Clock) -> int:
+    """Files offered by link are deleted once their links expire."""
+    with store.transaction() as uow:
+        return uow.downloads.purge(clock.now())

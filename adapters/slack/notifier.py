@@ -33,40 +33,44 @@ class SlackNotifier:
 
     async def send(self, message: Outgoing) -> SendResult:
         try:
-            await self._deliver(message)
+            ref = await self._deliver(message)
         except SlackApiError as refused:
             return _result_of(refused)
         except (TimeoutError, aiohttp.ClientError, ConnectionError, SlackRequestError):
             return RetryLater("connection")
-        return Sent()
+        return Sent(ref)
 
-    async def _deliver(self, message: Outgoing) -> None:
+    async def _deliver(self, message: Outgoing) -> str | None:
+        """Returns where the message landed (channel and ts), kept with the outbox row."""
         address, reply = message.address, message.reply
         user = str(address.get("user", ""))
         if reply.surface == "home":
             await self._client.views_publish(user_id=user, view=home_view(reply))
-            return
+            return None
         rendered = render(reply)
         trigger = address.get("_trigger_id")
         for form in rendered.forms:
             if trigger:
                 try:
                     await self._client.views_open(trigger_id=trigger, view=modal(form))
-                    return
+                    return None
                 except SlackApiError:
                     log.info("modal not opened", extra={"event": "slack.modal_fallback"})
         channel = str(address.get("channel") or await self._open_dm(user))
         # A retried row may have reached Slack before its earlier attempt failed or its
         # lease ran out: look for it (its row id rides in the message metadata) first.
         posted = message.attempts > 1 and await self._already_posted(channel, message.id)
+        ref = None
         if (rendered.blocks or not rendered.files) and not posted:
-            await self._client.chat_postMessage(
+            answer = await self._client.chat_postMessage(
                 channel=channel, text=rendered.text, blocks=rendered.blocks,
                 unfurl_links=False, unfurl_media=False,
                 metadata={"event_type": METADATA_EVENT, "event_payload": {"row": message.id}})
+            ref = f"{channel}/{answer.get('ts', '')}"
         for file in rendered.files:
             await self._client.files_upload_v2(channel=channel, content=file.content,
                                                filename=file.name, title=file.caption or file.name)
+        return ref
 
     async def _open_dm(self, user: str) -> str:
         opened = await self._client.conversations_open(users=user)

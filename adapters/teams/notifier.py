@@ -3,8 +3,10 @@ token, and turns the connector's answers into the outbox's typed results."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +14,7 @@ import aiohttp
 
 from adapters.teams.auth import ConnectorTokens
 from adapters.teams.render import render
-from assistant.messages import Outgoing
+from assistant.messages import File, Outgoing
 from assistant.ports import RetryLater, SendResult, Sent, Unreachable
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,11 @@ class BotConnector:
 
 
 class TeamsNotifier:
-    def __init__(self, connector: BotConnector) -> None:
+    def __init__(self, connector: BotConnector,
+                 file_links: Callable[[File], str] | None = None) -> None:
         self._connector = connector
+        # Bots cannot attach files in every Teams chat: files go as signed, expiring links.
+        self._file_links = file_links
 
     async def send(self, message: Outgoing) -> SendResult:
         address = message.address
@@ -71,7 +76,7 @@ class TeamsNotifier:
             return Sent()  # Teams has no home page to publish to
         try:
             conversation = await self._connector.personal_conversation(address)
-            activity = render(message.reply)
+            activity = render(message.reply, await self._links(message))
             activity.update({"from": {"id": address.get("bot")},
                              "recipient": {"id": address.get("user")},
                              "conversation": {"id": conversation}})
@@ -83,6 +88,14 @@ class TeamsNotifier:
         except (aiohttp.ClientError, TimeoutError, ConnectionError):
             return RetryLater("connection")
         return Sent()
+
+
+    async def _links(self, message: Outgoing) -> dict[int, str]:
+        if self._file_links is None:
+            return {}
+        offer = self._file_links
+        return {index: await asyncio.to_thread(offer, part)
+                for index, part in enumerate(message.reply.parts) if isinstance(part, File)}
 
 
 def _result_of(refused: ConnectorError) -> SendResult:

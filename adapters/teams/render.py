@@ -4,6 +4,7 @@ Pure, so tests can hold it to what Teams renders."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory
@@ -23,21 +24,22 @@ def escape(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
-def render(reply: Reply) -> dict[str, Any]:
+def render(reply: Reply, file_links: Mapping[int, str] | None = None) -> dict[str, Any]:
+    """`file_links`: part index -> a download link for that File part."""
     if all(isinstance(part, Text) for part in reply.parts):
         text = "\n\n".join(escape(part.text) for part in reply.parts if isinstance(part, Text))
         activity: Activity = MessageFactory.text(text)
         activity.text_format = "markdown"
     else:
-        activity = MessageFactory.attachment(CardFactory.adaptive_card(card(reply)))
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(card(reply, file_links)))
         activity.summary = reply.fallback_text()[:200]
     return dict(activity.serialize())
 
 
-def card(reply: Reply) -> dict[str, Any]:
+def card(reply: Reply, file_links: Mapping[int, str] | None = None) -> dict[str, Any]:
     body: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
-    for part in reply.parts:
+    for index, part in enumerate(reply.parts):
         if isinstance(part, Text):
             body.append(_text(part.text))
         elif isinstance(part, Question):
@@ -52,6 +54,10 @@ def card(reply: Reply) -> dict[str, Any]:
             body += _form(part, actions)
         elif isinstance(part, File):
             body.append(_text(part.caption or part.name))
+            link = (file_links or {}).get(index)
+            if link:
+                body.append({"type": "ActionSet", "actions": [
+                    {"type": "Action.OpenUrl", "title": part.name, "url": link}]})
     document: dict[str, Any] = {"type": "AdaptiveCard", "version": "1.5",
                                 "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                                 "body": body}

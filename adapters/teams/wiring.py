@@ -14,6 +14,7 @@ from adapters.teams.front_door import TeamsFrontDoor
 from adapters.teams.notifier import BotConnector, TeamsNotifier
 from adapters.teams.profiles import TeamsProfiles
 from assistant.clock import Clock
+from assistant.messages import File
 from assistant.turns import TurnHandler
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ class TeamsFrontEnd:
 
 
 def build_teams(settings: TeamsSettings, turns: TurnHandler, clock: Clock,
-                wake: Callable[[], None]) -> TeamsFrontEnd:
+                wake: Callable[[], None],
+                file_links: Callable[[File], str] | None = None) -> TeamsFrontEnd:
     """Call inside the running event loop: the shared aiohttp session belongs to it."""
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
     connector = BotConnector(session, ConnectorTokens(session, settings, clock))
@@ -42,4 +44,7 @@ def build_teams(settings: TeamsSettings, turns: TurnHandler, clock: Clock,
     else:
         auth = InboundAuth(settings, SigningKeys(session, settings.openid_metadata_url, clock), clock)
     front_door = TeamsFrontDoor(auth, turns, TeamsProfiles(connector, clock), wake)
-    return TeamsFrontEnd(front_door, TeamsNotifier(connector), session)
+    if file_links is None:
+        log.warning("SPOKE_PUBLIC_URL or SPOKE_SECRET_KEY is not set: calendar files cannot be "
+                    "offered on Teams", extra={"event": "teams.no_file_links"})
+    return TeamsFrontEnd(front_door, TeamsNotifier(connector, file_links), session)

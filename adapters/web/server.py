@@ -17,7 +17,8 @@ from aiohttp import web
 from adapters.slack.config import SlackSettings
 from adapters.teams.config import TeamsSettings
 from assistant.bootstrap import App
-from assistant.housekeeping import forget_old_deliveries
+from assistant.downloads import DownloadLinks
+from assistant.housekeeping import forget_expired_downloads, forget_old_deliveries
 from assistant.outbox import OutboxPump, PlatformNotifier, Sender
 from assistant.parsers import warm_up
 from assistant.ports import Notifier
@@ -46,6 +47,7 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
                   tick_seconds: float = 15.0) -> tuple[web.Application, Serving]:
     app = web.Application(client_max_size=MAX_BODY)
     serving = Serving()
+    links = download_links(core)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         notifiers: dict[str, Notifier] = {}
@@ -64,7 +66,8 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         if teams_settings is not None:
             from adapters.teams.wiring import build_teams
 
-            serving.teams = build_teams(teams_settings, core.turns, core.clock, wake)
+            serving.teams = build_teams(teams_settings, core.turns, core.clock, wake,
+                                        links.offer if links else None)
             notifiers["teams"] = serving.teams.notifier
         router = PlatformNotifier(notifiers)
         serving.platforms = router.platforms
@@ -104,10 +107,37 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
             return web.json_response({"error": "teams_not_configured"}, status=404)
         return await serving.teams.front_door.handle(request)
 
+    async def download(request: web.Request) -> web.StreamResponse:
+        """A file offered by signed link; anything forged, altered or expired is a 404."""
+        if links is None:
+            raise web.HTTPNotFound()
+        file = await asyncio.to_thread(links.open, request.match_info["token"],
+                                       request.query.get("expires", ""),
+                                       request.query.get("sig", ""))
+        if file is None:
+            raise web.HTTPNotFound(text="This link has expired or is not valid.")
+        return web.Response(body=file.content, content_type=file.media_type, headers={
+            "Content-Disposition": f'attachment; filename="{_safe_name(file.name)}"',
+            "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
+
     app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/files/{token}/{name}", download)
     app.router.add_post("/api/messages", teams_messages)
     app.router.add_get("/healthz", healthz)
     return app, serving
+
+
+def download_links(core: App) -> DownloadLinks | None:
+    """Links need an address readers can reach and a key every replica shares."""
+    settings = core.settings
+    if not settings.public_url or not settings.secret_key.value:
+        return None
+    return DownloadLinks(core.store, core.clock, settings.public_url,
+                         settings.secret_key.value.encode("utf-8"))
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c for c in name if c.isalnum() or c in "-_.") or "download"
 
 
 async def _tidy(core: App, every_seconds: float = 600.0) -> None:
@@ -115,6 +145,7 @@ async def _tidy(core: App, every_seconds: float = 600.0) -> None:
     while True:
         try:
             await asyncio.to_thread(forget_old_deliveries, core.store, core.clock)
+            await asyncio.to_thread(forget_expired_downloads, core.store, core.clock)
         except Exception:
             log.exception("housekeeping failed", extra={"event": "serve.housekeeping_failed"})
         await asyncio.sleep(every_seconds)
