@@ -29,6 +29,10 @@ class Settings:
     log_level: str = "WARNING"
     # Where `spoke serve` is reachable from readers' devices: links to files (Teams) use it.
     public_url: str = ""
+    # How long a sender holds a row it is sending before another may retake it (a sender
+    # that died mid-send), and how often the outbox is looked at when nothing wakes it.
+    outbox_lease_seconds: float = 60.0
+    outbox_tick_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -38,4 +42,19 @@ class Settings:
         return cls(database_url=url, data_dir=data_dir,
                    secret_key=Secret(env.get("SPOKE_SECRET_KEY", "")),
                    log_level=env.get("SPOKE_LOG_LEVEL", "WARNING").upper(),
-                   public_url=env.get("SPOKE_PUBLIC_URL", "").strip())
+                   public_url=env.get("SPOKE_PUBLIC_URL", "").strip(),
+                   outbox_lease_seconds=_seconds(env, "SPOKE_OUTBOX_LEASE_SECONDS", 60.0),
+                   outbox_tick_seconds=_seconds(env, "SPOKE_OUTBOX_TICK_SECONDS", 15.0))
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {text!r}") from None
+    if not 0.5 <= value <= 86400:
+        raise ValueError(f"{name} must be between 0.5 and 86400 seconds")
+    return value

@@ -25,9 +25,11 @@ BACKOFF_CAP = 3600.0
 class Sender:
     def __init__(self, store: Store, notifier: Notifier, clock: Clock, worker: str,
                  identity: str | None = None, platforms: Sequence[str] | None = None,
-                 rng: random.Random | None = None, composer: Composer | None = None) -> None:
+                 rng: random.Random | None = None, composer: Composer | None = None,
+                 lease: timedelta = LEASE) -> None:
         self._store = store
         self._composer = composer or Composer()
+        self._lease = lease
         self._notifier = notifier
         self._clock = clock
         self._worker = worker
@@ -53,7 +55,7 @@ class Sender:
 
     def _claim(self, now: datetime, batch: int) -> list[Outgoing]:
         with self._store.transaction() as uow:
-            claimed = uow.outbox.claim(self._worker, now, now + LEASE, batch, self._identity,
+            claimed = uow.outbox.claim(self._worker, now, now + self._lease, batch, self._identity,
                                        self._platforms)
             # Reminders are written now, from what is true now; those that no longer
             # apply are marked and dropped in the same transaction.

@@ -10,6 +10,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -44,7 +45,7 @@ class Serving:
 
 def build_web_app(core: App, slack_settings: SlackSettings | None,
                   teams_settings: TeamsSettings | None = None,
-                  tick_seconds: float = 15.0) -> tuple[web.Application, Serving]:
+                  tick_seconds: float | None = None) -> tuple[web.Application, Serving]:
     app = web.Application(client_max_size=MAX_BODY)
     serving = Serving()
     links = download_links(core)
@@ -72,9 +73,10 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         router = PlatformNotifier(notifiers)
         serving.platforms = router.platforms
         sender = Sender(core.store, router, core.clock, worker=f"{socket.gethostname()}-{os.getpid()}",
-                        platforms=router.platforms)
+                        platforms=router.platforms,
+                        lease=timedelta(seconds=core.settings.outbox_lease_seconds))
         serving.sender = sender
-        serving.pump = OutboxPump(sender, tick_seconds=tick_seconds)
+        serving.pump = OutboxPump(sender, tick_seconds=tick_seconds or core.settings.outbox_tick_seconds)
         await serving.pump.start()
         # Build the time-zone city index now, in a thread, not at someone's first answer.
         warming = asyncio.create_task(_warm_up(), name="warm-up")
