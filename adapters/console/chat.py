@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.console.render import render
 from assistant.bootstrap import App
-from assistant.events import Actor, ConversationStarted, Event, Hints, UserSaid
+from assistant.events import Actor, ConversationStarted, Event, Hints, UserChose, UserSaid
 from assistant.housekeeping import forget_old_deliveries
 from assistant.i18n import normalise_language, translate
-from assistant.messages import Outgoing
-from assistant.outbox import Sender
+from assistant.messages import Card, Option, Outgoing, Question, Reply
+from assistant.outbox import OutboxPump, Sender
 from assistant.parsers import warm_up
 from assistant.ports import Sent, Unavailable
 
@@ -29,13 +29,33 @@ class ConsoleNotifier:
     def __init__(self, out: TextIO, files_dir: Path) -> None:
         self._out = out
         self._files_dir = files_dir
+        # The numbered buttons of the last message printed: typing "2" presses the second.
+        self.last_options: tuple[Option, ...] = ()
 
     async def send(self, message: Outgoing) -> Sent:
         text = render(message.reply, self._files_dir)
         if text:
             self._out.write(f"\nSpoke: {text}\n")
             self._out.flush()
+            self.last_options = _last_options(message.reply)
         return Sent()
+
+    def pressed(self, line: str) -> UserChose | None:
+        """A bare number answers the numbered list just printed, whether a question's or a
+        reminder's buttons (which have no question waiting behind them)."""
+        text = line.strip()
+        if not text.isdigit() or not 1 <= int(text) <= len(self.last_options):
+            return None
+        return UserChose(self.last_options[int(text) - 1].ref)
+
+
+def _last_options(reply: Reply) -> tuple[Option, ...]:
+    for part in reversed(reply.parts):
+        if isinstance(part, Question) and part.options and not part.many:
+            return part.options
+        if isinstance(part, Card) and part.actions:
+            return part.actions
+    return ()
 
 
 async def chat(app: App, user: str, language: str | None, stdin: TextIO, out: TextIO) -> int:
@@ -46,7 +66,7 @@ async def chat(app: App, user: str, language: str | None, stdin: TextIO, out: Te
                     identity=actor.identity)
     interactive = stdin.isatty()
 
-    async def turn(action: UserSaid | ConversationStarted) -> None:
+    async def turn(action: UserSaid | UserChose | ConversationStarted) -> None:
         event = Event(delivery_id=f"console:{uuid.uuid4()}", actor=actor, action=action,
                       address={"user": user}, hints=hints)
         try:
@@ -58,6 +78,11 @@ async def chat(app: App, user: str, language: str | None, stdin: TextIO, out: Te
 
     forget_old_deliveries(app.store, app.clock)
     await turn(ConversationStarted())
+    pump: OutboxPump | None = None
+    if interactive:
+        # Reminders and notices arrive while the reader sits at the prompt.
+        pump = OutboxPump(sender, tick_seconds=app.settings.outbox_tick_seconds)
+        await pump.start()
     # Build the city index while the reader reads the greeting, not when they reach the
     # time-zone question.
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
@@ -69,8 +94,10 @@ async def chat(app: App, user: str, language: str | None, stdin: TextIO, out: Te
         if not line:  # end of input
             if interactive:
                 out.write("\n")
+            if pump is not None:
+                await pump.stop()
             return 0
-        await turn(UserSaid(line.rstrip("\n")))
+        await turn(notifier.pressed(line) or UserSaid(line.rstrip("\n")))
 
 
 def _local_zone() -> str | None:
