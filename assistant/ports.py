@@ -192,6 +192,15 @@ class Schedule(Protocol):
     def mark_planned(self, session_id: int, sequence: int) -> None: ...
 
 
+@dataclass(frozen=True)
+class EnrolmentRequest:
+    id: int
+    series_id: int
+    person_id: int
+    status: str
+    asked_at: datetime
+
+
 class Enrolments(Protocol):
     def status(self, series_id: int, person_id: int) -> str | None: ...
     def of_person(self, person_id: int) -> dict[int, str]:
@@ -206,6 +215,8 @@ class Enrolments(Protocol):
         """Waitlisted person ids, first come first."""
         ...
     def registered(self, series_id: int) -> list[int]: ...
+    def awaiting_approval(self, series_ids: Sequence[int]) -> list[EnrolmentRequest]: ...
+    def request(self, enrolment_id: int) -> EnrolmentRequest | None: ...
     def cancel_all(self, person_id: int, series_ids: Sequence[int] | None, at: datetime
                    ) -> list[int]:
         """Cancel the person's places (in these series, or all); returns the series ids."""

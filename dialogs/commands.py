@@ -17,7 +17,7 @@ from assistant.messages import Card, Fact, Part, Text
 from assistant.runtime.words import command_in, fold
 from assistant.services.context import Refused, ServiceContext
 from assistant.services.personal_data import export_my_data
-from assistant.services.sessions import team_networks, upcoming_sessions
+from assistant.services.sessions import requests_to_approve, team_networks, upcoming_sessions
 from assistant.turns import HomePage, Routed, StartDialog
 from dialogs.account import consent_card, profile_card
 from dialogs.sessions import team_series_preset, team_sessions_preset
@@ -33,7 +33,10 @@ class Command:
 
 def _help(ctx: ServiceContext) -> Routed:
     key = "help.registered" if ctx.person else "help.newcomer"
-    return [Text(ctx.t("help.intro")), Text(ctx.t(key))]
+    parts = [Text(ctx.t("help.intro")), Text(ctx.t(key))]
+    if ctx.person is not None and team_networks(ctx):
+        parts.append(Text(ctx.t("help.team")))
+    return parts
 
 
 def _register(ctx: ServiceContext) -> Routed:
@@ -59,6 +62,11 @@ def _export(ctx: ServiceContext) -> Routed:
 
 def _sessions(ctx: ServiceContext) -> Routed:
     result = upcoming_sessions(ctx)
+    return [Text(ctx.t(result.message))] if isinstance(result, Refused) else result
+
+
+def _approvals(ctx: ServiceContext) -> Routed:
+    result = requests_to_approve(ctx)
     return [Text(ctx.t(result.message))] if isinstance(result, Refused) else result
 
 
@@ -97,6 +105,8 @@ COMMANDS: tuple[Command, ...] = (
             lambda ctx: StartDialog("delete_my_data")),
     Command("sessions", frozenset({"sessions", "session", "seances", "seance", "my sessions",
                                    "mes seances", "calendar", "calendrier", "agenda"}), _sessions),
+    Command("approvals", frozenset({"approvals", "requests", "approbations", "demandes"}),
+            _approvals),
     Command("reminders", frozenset({"reminders", "reminder", "rappels", "rappel",
                                     "notifications"}), lambda ctx: StartDialog("reminders")),
     Command("add_session", frozenset({"add session", "add a session", "new session",

@@ -19,6 +19,7 @@ from assistant.services.schedule import Actor, add_session, cancel_session, resc
 from assistant.services.sessions import (
     answer_rsvp,
     cancel_place,
+    decide_request,
     join_series,
     series_file,
     session_file,
@@ -43,6 +44,8 @@ ACTIONS: dict[str, Callable[[ServiceContext, int], Sequence[Part] | Refused]] = 
     "series_calendar": series_file,
     "join": join_series,
     "cancel_place": cancel_place,
+    "approve": lambda ctx, n: decide_request(ctx, n, approve=True),
+    "decline": lambda ctx, n: decide_request(ctx, n, approve=False),
 }
 
 

@@ -91,8 +91,12 @@ class ChatHarness:
         return found
 
     def option(self, label: str) -> Option:
-        for option in self.options():
-            if option.label == label or option.label == self.tr(label):
+        options = self.options()
+        exact = [option for option in options if option.label == label]
+        if exact:  # a literal label (a series' title) is not a catalogue id: don't look it up
+            return exact[0]
+        for option in options:
+            if option.label == self.tr(label):
                 return option
         raise AssertionError(f"no option {label!r} in {[o.label for o in self.options()]}")
 

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from assistant.i18n import Translator, normalise_language
-from assistant.messages import Card, Fact, Option, Outgoing, Part, Reply, Text
+from assistant.messages import Card, Fact, File, Option, Outgoing, Part, Reply, Text
 from assistant.model import ReminderPrefs, Series, Session
-from assistant.ports import Contact, Planned, UnitOfWork
+from assistant.ports import Contact, EnrolmentRequest, Planned, UnitOfWork
 from assistant.reminder_times import reminder_moments
 
 # Far enough ahead for a week-before message on the last work day before that week.
@@ -191,6 +191,23 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
     """The message, or why it is not sent ("withdrawn", "expired")."""
     what = recipe.get("what")
     t = Translator(normalise_language(contact.language))
+    uow = lookups.uow
+    if what == "approval_requested":
+        request = uow.enrolments.request(int(recipe["enrolment"]))
+        series = lookups.series_of(request.series_id) if request else None
+        if request is None or series is None or request.status != "pending_approval":
+            return "withdrawn"  # someone in the team already decided
+        return Reply((request_card(uow, request, series, t),))
+    if what == "request_decided":
+        series = lookups.series_of(int(recipe["series"]))
+        status = str(recipe.get("status"))
+        if series is None or uow.enrolments.status(series.id, contact.person_id) != (
+                None if status == "cancelled" else status):
+            return "withdrawn"
+        parts: tuple[Part, ...] = (Text(t(f"sessions.decided.{status}", series=series.title)),)
+        if status == "registered":
+            parts += _series_actions(series, t)
+        return Reply(parts)
     if what == "place_offered":
         series = lookups.series_of(int(recipe["series"]))
         if series is None or lookups.uow.enrolments.status(series.id, contact.person_id) != "registered":
@@ -205,7 +222,8 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
         return "withdrawn"  # left the series (or the network) since
     if what == "session_cancelled":
         return Reply((Text(t("sessions.cancelled_notice", series=series.title,
-                             when=describe_time(session, contact.time_zone, t))),))
+                             when=describe_time(session, contact.time_zone, t))),
+                      _calendar_file(session, series, t)))
     if session.state != "scheduled" or session.sequence != recipe.get("sequence"):
         return "withdrawn"  # moved or cancelled after this was planned: a notice went instead
     if now >= session.ends_at:
@@ -218,7 +236,8 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
                              old=t.datetime(old, contact.time_zone),
                              when=describe_time(session, contact.time_zone, t))),
                       session_card(session, series, lookups.network_name(series.network),
-                                   contact.time_zone, t, kind="changed")))
+                                   contact.time_zone, t, kind="changed"),
+                      _calendar_file(session, series, t)))
     kind = str(recipe.get("kind"))
     if kind in ("week", "day") and now >= session.starts_at - timedelta(hours=1):
         return "expired"  # a later reminder says it better now
@@ -226,6 +245,15 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
         kind = "now"  # caught up after the start: "starting now", with the link
     return Reply((session_card(session, series, lookups.network_name(series.network),
                                contact.time_zone, t, kind=kind),))
+
+
+def _calendar_file(session: Session, series: Series, t: Translator) -> File:
+    """The same calendar entry (same UID, higher SEQUENCE), so calendars update in place."""
+    from assistant.calendar import session_calendar
+
+    return File(f"echo-session-{session.id}.ics", "text/calendar",
+                session_calendar(session, series, language=t.language),
+                caption=t("sessions.calendar_updated"))
 
 
 def describe_time(session: Session, zone: str, t: Translator) -> str:
@@ -247,7 +275,7 @@ def session_card(session: Session, series: Series, network: str, zone: str, t: T
     if session.materials and kind in ("day", "week", "listing"):
         facts.append(Fact(t("sessions.materials"), "\n".join(session.materials)))
     link = session.join_url or series.join_url
-    if link and kind in ("hour", "now", "changed"):
+    if link and kind in ("day", "hour", "now", "changed"):
         facts.append(Fact(t("sessions.join_link"), link))
     if place:
         facts.append(Fact(t("sessions.your_place"), place))
@@ -258,6 +286,18 @@ def session_card(session: Session, series: Series, network: str, zone: str, t: T
     if kind in ("day", "week", "hour"):
         actions.append(Option(t("sessions.action.cancel_place"), f"act:cancel_place:{series.id}"))
     return Card(heading, tuple(facts), tuple(actions))
+
+
+def request_card(uow: UnitOfWork, request: EnrolmentRequest, series: Series, t: Translator) -> Card:
+    """A request for a place, as the team sees it: who, from where, and the two buttons."""
+    person = uow.people.get(request.person_id)
+    facts = (Fact(t("sessions.approvals.who"), person.full_name if person else "?"),
+             Fact(t("sessions.approvals.role"),
+                  f"{person.profession}, {person.organisation}" if person else "?"),
+             Fact(t("sessions.approvals.series"), series.title))
+    return Card(t("sessions.approvals.title"), facts, (
+        Option(t("sessions.approvals.approve"), f"act:approve:{request.id}"),
+        Option(t("sessions.approvals.decline"), f"act:decline:{request.id}")))
 
 
 def _series_actions(series: Series, t: Translator) -> tuple[Part, ...]:

@@ -14,6 +14,7 @@ from assistant.services.reminders import (
     describe_time,
     notify_person,
     replan_person,
+    request_card,
     session_card,
     subject_of,
 )
@@ -101,6 +102,7 @@ def join_series(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
                 Card(series.title, (), (Option(ctx.t("sessions.action.leave_waitlist"),
                                                f"act:cancel_place:{series.id}"),))]
     if status == "pending_approval":
+        _ask_team(ctx, series, person.id)
         return [Text(ctx.t("sessions.joined.pending_approval", series=series.title))]
     replan_person(ctx.uow, person.id, series.id, ctx.now)
     return _registered_message(ctx, series)
@@ -131,6 +133,62 @@ def _registered_message(ctx: ServiceContext, series: Series) -> list[Part]:
     parts.append(Card(series.title, (), (Option(ctx.t("sessions.action.cancel_place"),
                                                 f"act:cancel_place:{series.id}"),)))
     return parts
+
+
+def _ask_team(ctx: ServiceContext, series: Series, person_id: int) -> None:
+    """The network's facilitators and hub admins hear of the request, with the buttons."""
+    request = next((r for r in ctx.uow.enrolments.awaiting_approval([series.id])
+                    if r.person_id == person_id), None)
+    if request is None:
+        return
+    for member in ctx.uow.people.with_role(series.network, ("facilitator", "hub_admin")):
+        notify_person(ctx.uow, member, "approval_requested",
+                      f"{request.id}:{request.asked_at.isoformat()}", ctx.now,
+                      {"enrolment": request.id})
+
+
+def requests_to_approve(ctx: ServiceContext) -> list[Part] | Refused:
+    """For facilitators: who is waiting for a place in a series that needs approval."""
+    networks = sorted(team_networks(ctx))
+    if not networks:
+        return Refused("schedule.team_only")
+    series = {s.id: s for s in ctx.uow.schedule.series_of(networks)}
+    waiting = ctx.uow.enrolments.awaiting_approval(list(series))
+    if not waiting:
+        return [Text(ctx.t("sessions.approvals.none"))]
+    parts: list[Part] = [Text(ctx.t("sessions.approvals.intro", count=len(waiting)))]
+    for request in waiting[:10]:
+        parts.append(request_card(ctx.uow, request, series[request.series_id], ctx.t))
+    return parts
+
+
+def decide_request(ctx: ServiceContext, enrolment_id: int, approve: bool) -> list[Part] | Refused:
+    """Approve (a place, or the waitlist when the series is full) or decline a request."""
+    person = ctx.person
+    request = ctx.uow.enrolments.request(enrolment_id)
+    series = ctx.uow.schedule.series(request.series_id) if request else None
+    if person is None or request is None or series is None \
+            or series.network not in team_networks(ctx):
+        return _refuse(ctx, "schedule.not_allowed", f"enrolment:{enrolment_id}")
+    if request.status != "pending_approval":
+        return Refused("sessions.approvals.already_decided")
+    if not approve:
+        status = "cancelled"
+    elif series.capacity is not None and ctx.uow.enrolments.count(
+            series.id, ("registered",)) >= series.capacity:
+        status = "waitlisted"
+    else:
+        status = "registered"
+    ctx.uow.enrolments.set(series.id, request.person_id, status, ctx.now)
+    ctx.uow.audit.record(ctx.now, ctx.actor.identity, f"enrolment.{'approved' if approve else 'declined'}",
+                         f"series:{series.id}", {"person": request.person_id, "status": status})
+    notify_person(ctx.uow, request.person_id, "request_decided", f"{request.id}", ctx.now,
+                  {"series": series.id, "status": status})
+    if status == "registered":
+        replan_person(ctx.uow, request.person_id, series.id, ctx.now)
+    who = ctx.uow.people.get(request.person_id)
+    return [Text(ctx.t(f"sessions.approvals.done.{status}",
+                       name=who.full_name if who else "?", series=series.title))]
 
 
 def cancel_place(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:

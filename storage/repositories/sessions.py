@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from assistant.model import ReminderPrefs, Series, Session
+from assistant.ports import EnrolmentRequest
 from storage.repositories.people import _network_id
 from storage.tables import (
     EnrolmentRow,
@@ -161,6 +162,18 @@ class SqlEnrolments:
                                                 ENROLMENT.c.status == "registered")
             .order_by(ENROLMENT.c.person_id)).scalars())
 
+    def awaiting_approval(self, series_ids: Sequence[int]) -> list[EnrolmentRequest]:
+        if not series_ids:
+            return []
+        rows = self._conn.execute(select(ENROLMENT).where(
+            ENROLMENT.c.series_id.in_(list(series_ids)), ENROLMENT.c.status == "pending_approval")
+            .order_by(ENROLMENT.c.asked_at, ENROLMENT.c.id))
+        return [_request(r) for r in rows]
+
+    def request(self, enrolment_id: int) -> EnrolmentRequest | None:
+        row = self._conn.execute(select(ENROLMENT).where(ENROLMENT.c.id == enrolment_id)).first()
+        return _request(row) if row else None
+
     def cancel_all(self, person_id: int, series_ids: Sequence[int] | None,
                    at: datetime) -> list[int]:
         condition = [ENROLMENT.c.person_id == person_id, ENROLMENT.c.status != "cancelled"]
@@ -220,6 +233,10 @@ class SqlReminderPreferences:
             PREFERENCE.c.person_id == person_id).values(**values)).rowcount
         if not changed:
             self._conn.execute(insert(PREFERENCE).values(person_id=person_id, **values))
+
+
+def _request(row: Row[Any]) -> EnrolmentRequest:
+    return EnrolmentRequest(row.id, row.series_id, row.person_id, row.status, row.asked_at)
 
 
 def _series(row: Row[Any]) -> Series:
