@@ -5,25 +5,47 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
-from collections.abc import Sequence
+import zoneinfo
+from calendar import monthrange
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.bootstrap import App, build_app, migrate
+from assistant.clock import Clock
 from assistant.config import Settings
-from assistant.model import NETWORK_STATES, ROLES
+from assistant.i18n import translate
+from assistant.model import NETWORK_STATES, RECURRENCES, ROLES, SERIES_STATES, Series, Session
+from assistant.ports import UnitOfWork
+from assistant.services.context import Refused
+from assistant.services.schedule import (
+    Actor,
+    add_series,
+    add_session,
+    cancel_session,
+    reschedule,
+)
+
+if TYPE_CHECKING:
+    from assistant.session_import import SessionRow
+
+OPERATOR = Actor("cli", None)  # the operator may do anything
 
 
 class CommandError(Exception):
     """A refusal to print as `error: ...` with exit status 1."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """`clock` is for tests (the system clock otherwise)."""
     settings = Settings.from_env()
     from assistant.logs import configure
 
     configure(settings.log_level)
-    parser = _parser(settings)
+    parser = _parser(settings, clock)
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()
@@ -35,12 +57,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _parser(settings: Settings) -> argparse.ArgumentParser:
+def _parser(settings: Settings, clock: Clock | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoke", description="Spoke, the ECHO chat assistant.")
     commands = parser.add_subparsers(title="commands")
 
     def open_app() -> App:
-        return build_app(settings)
+        return build_app(settings, clock)
+
+    def with_app(command: Callable[[App, argparse.Namespace], int]
+                 ) -> Callable[[argparse.Namespace], int]:
+        def run(args: argparse.Namespace) -> int:
+            app = open_app()
+            try:
+                return command(app, args)
+            finally:
+                app.close()  # tests run many commands in one process
+        return run
 
     db = commands.add_parser("db", help="database").add_subparsers(title="db commands")
     upgrade = db.add_parser("upgrade", help="apply migrations")
@@ -76,6 +108,9 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     participants.add_argument("--csv", action="store_true", help="CSV on standard output")
     participants.set_defaults(run=lambda args: _list_participants(open_app(), args))
 
+    _series_commands(admin, with_app)
+    _session_commands(admin, with_app)
+
     for frontend in entry_points(group="spoke.frontends"):
         frontend.load()(commands, open_app)
     return parser
@@ -85,7 +120,7 @@ def _seed(app: App) -> int:
     from assistant.demo import seed
 
     added = seed(app.store, app.clock.now())
-    print(f"demo networks added: {', '.join(added)}" if added else "demo networks already there")
+    print(f"demo data added: {', '.join(added)}" if added else "demo data already there")
     return 0
 
 
@@ -147,6 +182,406 @@ def _list_participants(app: App, args: argparse.Namespace) -> int:
             print("  ".join(row[:4]))
         print(f"{len(table)} member(s)")
     return 0
+
+
+# --- series and sessions ---------------------------------------------------------------------
+
+Command = Callable[[App, argparse.Namespace], int]
+Wrap = Callable[[Command], Callable[[argparse.Namespace], int]]
+_STARTS = re.compile(r"(\d{4}-\d{2}-\d{2}) (\d{1,2}:\d{2})")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+# The columns' sizes (storage/tables.py): PostgreSQL refuses longer text with an error.
+_LONGEST = {"name": 80, "title": 160, "description": 2000, "join_url": 500, "topic": 200,
+            "expert": 200, "agenda": 4000}
+_STEP = {"weekly": 7, "fortnightly": 14}
+_T = TypeVar("_T")
+
+
+def _series_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
+                     with_app: Wrap) -> None:
+    series = admin.add_parser("series", help="series of sessions").add_subparsers(
+        title="series commands")
+    add = series.add_parser("add", help="add a series, and with --first its sessions")
+    add.add_argument("--network", required=True)
+    add.add_argument("--name", required=True, help='short handle, e.g. "care-homes-2027"')
+    add.add_argument("--title", required=True)
+    add.add_argument("--description", default="")
+    add.add_argument("--recurrence", default="none", help=" | ".join(RECURRENCES))
+    add.add_argument("--time", help="the sessions' usual start, HH:MM wall-clock time in --tz")
+    add.add_argument("--tz", default="UTC", help="e.g. Europe/London (default UTC)")
+    add.add_argument("--duration", default="60", help="minutes (default 60)")
+    add.add_argument("--join-url", default="", help="https:// link to the meeting")
+    add.add_argument("--capacity", help="places (default: no limit)")
+    add.add_argument("--state", default="open", help=" | ".join(SERIES_STATES))
+    add.add_argument("--approval", action="store_true", help="places need a facilitator's yes")
+    add.add_argument("--first", help="date of the first session, YYYY-MM-DD: creates --count "
+                                     "sessions at --time (monthly: same day of the month, "
+                                     "skipping months without that day)")
+    add.add_argument("--count", help="how many sessions to create with --first (1-52)")
+    add.set_defaults(run=with_app(_add_series))
+
+
+def _session_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
+                      with_app: Wrap) -> None:
+    session = admin.add_parser("session", help="sessions").add_subparsers(
+        title="session commands")
+    add = session.add_parser("add", help="add one session to a series")
+    add.add_argument("--network", required=True)
+    add.add_argument("--series", required=True, help="the series' name")
+    add.add_argument("--starts", required=True, help='"YYYY-MM-DD HH:MM", wall-clock in --tz')
+    add.add_argument("--tz", required=True, help="e.g. Europe/London")
+    add.add_argument("--duration", required=True, help="minutes")
+    add.add_argument("--join-url", default="", help="https:// link, if not the series' own")
+    add.add_argument("--topic", default="")
+    add.add_argument("--expert", default="")
+    add.add_argument("--agenda", default="")
+    add.add_argument("--materials", nargs="+", default=[], metavar="URL")
+    add.set_defaults(run=with_app(_add_one_session))
+
+    load = session.add_parser("import", help="sessions from a CSV or .ics file")
+    load.add_argument("file", metavar="FILE")
+    load.add_argument("--network", required=True)
+    load.add_argument("--series", help="the series of an .ics file's events (a CSV file names "
+                                       "each row's series in its series column)")
+    load.add_argument("--tz", help="zone of times given without one (default: the series')")
+    load.add_argument("--skip-bad", action="store_true",
+                      help="import the good rows even when some are refused")
+    load.set_defaults(run=with_app(_import_sessions))
+
+    move = session.add_parser("move", help="move a session; registered people are told")
+    move.add_argument("session_id", metavar="SESSION_ID")
+    move.add_argument("--starts", required=True, help='"YYYY-MM-DD HH:MM", wall-clock in --tz')
+    move.add_argument("--tz", required=True)
+    move.set_defaults(run=with_app(_move_session))
+
+    cancel = session.add_parser("cancel", help="cancel a session; registered people are told")
+    cancel.add_argument("session_id", metavar="SESSION_ID")
+    cancel.set_defaults(run=with_app(_cancel_session))
+
+    listing = session.add_parser("list", help="a network's coming sessions")
+    listing.add_argument("--network", required=True)
+    listing.set_defaults(run=with_app(_list_sessions))
+
+
+def _add_series(app: App, args: argparse.Namespace) -> int:
+    zone = _zone(args.tz)
+    recurrence = args.recurrence.replace("-", "_")
+    default_time = _clock_time(args.time, "--time") if args.time else None
+    values: dict[str, Any] = {
+        "name": args.name.strip(), "title": args.title.strip(),
+        "description": args.description.strip(), "recurrence": recurrence,
+        "default_time": f"{default_time:%H:%M}" if default_time else "12:00", "time_zone": zone,
+        "duration_minutes": _whole_number(args.duration, "--duration"),
+        "join_url": args.join_url.strip(),
+        "capacity": _whole_number(args.capacity, "--capacity") if args.capacity else None,
+        "state": args.state.replace("-", "_"), "requires_approval": args.approval}
+    _check_lengths(values)
+    days = _session_days(args, recurrence)
+    if days and default_time is None:
+        raise CommandError("--first needs --time HH:MM, the sessions' start")
+    starts = [_wall_clock(day, default_time, zone) for day in days] if default_time else []
+    now = app.clock.now()
+    with app.store.transaction() as uow:  # all or nothing: a refused session undoes the series
+        series = _accepted(add_series(uow, OPERATOR, args.network, values, now))
+        sessions = [_accepted(add_session(uow, OPERATOR, series, moment, series.duration_minutes,
+                                          now, {"time_zone": zone}))
+                    for moment in starts]
+    print(f"series {series.name} added to {series.network} (id {series.id})")
+    for made in sessions:
+        print(f"session {made.id}: {_when(made.starts_at, zone)}")
+    return 0
+
+
+def _session_days(args: argparse.Namespace, recurrence: str) -> list[date]:
+    """The dates --first and --count ask for: weekly +7 days, fortnightly +14, monthly the
+    same day of the month (months without that day, a 31st or a 30 February, are skipped)."""
+    if args.first is None:
+        if args.count is not None:
+            raise CommandError("--count needs --first, the date of the first session")
+        return []
+    first = _date(args.first, "--first")
+    count = _whole_number(args.count, "--count") if args.count is not None else 1
+    if not 1 <= count <= 52:
+        raise CommandError("--count must be from 1 to 52")
+    if recurrence not in RECURRENCES:
+        return []  # the service refuses the recurrence itself
+    if recurrence == "none" and count > 1:
+        raise CommandError("a series without --recurrence has one session: use --count 1")
+    if recurrence in _STEP:
+        return [first + timedelta(days=_STEP[recurrence] * n) for n in range(count)]
+    days: list[date] = []
+    year, month = first.year, first.month
+    while len(days) < count:
+        if first.day <= monthrange(year, month)[1]:  # else no 31st (or 29th...) this month
+            days.append(date(year, month, first.day))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return days
+
+
+def _add_one_session(app: App, args: argparse.Namespace) -> int:
+    zone = _zone(args.tz)
+    starts_at = _starts(args.starts, zone)
+    minutes = _whole_number(args.duration, "--duration")
+    details: dict[str, Any] = {
+        "time_zone": zone, "join_url": args.join_url.strip(), "topic": args.topic.strip(),
+        "expert": args.expert.strip(), "agenda": args.agenda.strip(),
+        "materials": [link.strip() for link in args.materials]}
+    _check_lengths(details)
+    for link in details["materials"]:
+        if not link.startswith("https://"):
+            raise CommandError(f"{translate('schedule.bad_url', 'en')} ({link})")
+    now = app.clock.now()
+    with app.store.transaction() as uow:
+        series = _series(uow, args.network, args.series)
+        made = _accepted(add_session(uow, OPERATOR, series, starts_at, minutes, now, details))
+    print(f"session {made.id} added to {series.name}: {_when(made.starts_at, zone)}")
+    return 0
+
+
+def _move_session(app: App, args: argparse.Namespace) -> int:
+    zone = _zone(args.tz)
+    starts_at = _starts(args.starts, zone)
+    now = app.clock.now()
+    with app.store.transaction() as uow:
+        session = _session(uow, args.session_id)
+        minutes = int((session.ends_at - session.starts_at) / timedelta(minutes=1))
+        moved = _accepted(reschedule(uow, OPERATOR, session, starts_at, minutes, now))
+    print(f"session {moved.id} moved to {_when(moved.starts_at, zone)}; "
+          "everyone registered is being told")
+    return 0
+
+
+def _cancel_session(app: App, args: argparse.Namespace) -> int:
+    now = app.clock.now()
+    with app.store.transaction() as uow:
+        session = _session(uow, args.session_id)
+        _accepted(cancel_session(uow, OPERATOR, session, now))
+    print(f"session {session.id} cancelled; everyone registered is being told")
+    return 0
+
+
+def _list_sessions(app: App, args: argparse.Namespace) -> int:
+    now = app.clock.now()
+    with app.store.transaction() as uow:
+        _network(uow, args.network)
+        rows: list[tuple[Session, Series, int]] = []
+        for series in uow.schedule.series_of([args.network]):
+            registered = uow.enrolments.count(series.id, ("registered",))
+            rows.extend((session, series, registered)
+                        for session in uow.schedule.sessions_of(series.id)
+                        if session.ends_at > now)
+    rows.sort(key=lambda row: (row[0].starts_at, row[0].id))
+    for session, series, registered in rows:
+        local = session.starts_at.astimezone(zoneinfo.ZoneInfo(series.time_zone))
+        print(f"{session.id}  {series.name}  {local:%Y-%m-%d %H:%M} {series.time_zone}  "
+              f"{session.state}  {registered} registered")
+    print(f"{len(rows)} coming session(s)")
+    return 0
+
+
+# --- importing -------------------------------------------------------------------------------
+
+def _import_sessions(app: App, args: argparse.Namespace) -> int:
+    try:
+        with open(args.file, "rb") as handle:
+            content = handle.read()
+    except OSError as error:
+        raise CommandError(f"cannot read {args.file}: {error.strerror}") from None
+    calendar = _is_calendar(content, args.file)
+    if calendar and not args.series:
+        raise CommandError("an .ics file's events need a series: say which with --series")
+    if not calendar and args.series:
+        raise CommandError("a CSV file names each row's series in its series column; "
+                           "--series is for .ics files")
+    zone = _zone(args.tz) if args.tz else None
+    now = app.clock.now()
+
+    def where(line: int) -> str:
+        if line == 0:
+            return f"{args.file}:"
+        return f"{args.file}: event {line}:" if calendar else f"{args.file}:{line}:"
+
+    with app.store.transaction() as uow:  # all the sessions, or (refused) none of them
+        _network(uow, args.network)
+        fixed = _series(uow, args.network, args.series) if args.series else None
+        rows, problems = _read_rows(uow, content, args.file, args.network, zone, fixed)
+        existing = _uids(uow) if any(row.uid for row, _ in rows) else set()
+        imported: list[Session] = []
+        skipped: list[tuple[int, str]] = []
+        for row, series in rows:
+            if row.uid and row.uid in existing:
+                skipped.append((row.line, f"already imported (UID {row.uid})"))
+                continue
+            made = add_session(uow, OPERATOR, series, row.starts_at,
+                               int((row.ends_at - row.starts_at) / timedelta(minutes=1)), now,
+                               {"time_zone": row.time_zone, "topic": row.topic,
+                                "expert": row.expert, "agenda": row.agenda,
+                                "materials": list(row.materials), "join_url": row.join_url,
+                                "uid": row.uid})
+            if isinstance(made, Refused):
+                problems.append((row.line, _english(made)))
+                continue
+            imported.append(made)
+            existing.add(made.uid)  # the same UID twice in one file: the second is skipped
+        for line, message in sorted(problems, key=lambda problem: problem[0]):
+            print(f"{where(line)} {message}", file=sys.stderr)
+        for line, message in skipped:
+            print(f"{where(line)} {message}")
+        if problems and not (args.skip_bad and imported):
+            raise CommandError(f"{len(problems)} problem(s) in {args.file}: nothing imported"
+                               + ("" if args.skip_bad else " (--skip-bad imports the good rows)"))
+    print(f"{len(imported)} session(s) imported"
+          + (f", {len(skipped)} already there" if skipped else "")
+          + (f", {len(problems)} refused" if problems else ""))
+    return 0
+
+
+def _read_rows(uow: UnitOfWork, content: bytes, filename: str, network: str, zone: str | None,
+               fixed: Series | None) -> tuple[list[tuple[SessionRow, Series]], list[tuple[int, str]]]:
+    """The file's sessions, each read in its series' zone and length unless --tz or the row
+    says otherwise, with the problems by line."""
+    from assistant.session_import import read_sessions
+
+    def read(zone: str, minutes: int) -> tuple[dict[int, SessionRow], list[tuple[int, str]]]:
+        result = read_sessions(content, filename, default_zone=zone, default_duration=minutes)
+        return ({row.line: row for row in result.rows},
+                [(error.line, translate(error.message, "en", **error.args))
+                 for error in result.errors])
+
+    if fixed is not None:
+        rows, problems = read(zone or fixed.time_zone, fixed.duration_minutes)
+        return [(row, fixed) for row in rows.values()], problems
+    # A first reading finds each row's series. UTC has no clock changes, so what it refuses
+    # is refused in any zone.
+    first, problems = read(zone or "UTC", 60)
+    named: dict[str, Series | None] = {}
+    readings: dict[tuple[str, int], tuple[dict[int, SessionRow], list[tuple[int, str]]]] = {}
+    found: list[tuple[SessionRow, Series]] = []
+    for line, row in first.items():
+        if row.series.casefold() not in named:
+            named[row.series.casefold()] = uow.schedule.series_named(network, row.series)
+        series = named[row.series.casefold()]
+        if series is None:
+            problems.append((line, f'there is no series "{row.series}" in {network}'))
+            continue
+        defaults = (zone or series.time_zone, series.duration_minutes)
+        if defaults not in readings:
+            readings[defaults] = read(*defaults)
+        again, refused = readings[defaults]
+        if line in again:
+            found.append((again[line], series))
+        else:
+            problems.extend(problem for problem in refused if problem[0] == line)
+    return found, problems
+
+
+def _is_calendar(content: bytes, filename: str) -> bool:
+    """As `read_sessions` tells an .ics file from a CSV one."""
+    start = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:15].upper()
+    return filename.lower().endswith(".ics") or start == b"BEGIN:VCALENDAR"
+
+
+def _uids(uow: UnitOfWork) -> set[str]:
+    """Every session's UID, in any network: they are unique across the hub."""
+    everything = uow.schedule.series_of([n.slug for n in uow.networks.all()])
+    return {session.uid for series in everything for session in uow.schedule.sessions_of(series.id)}
+
+
+# --- shared by the schedule commands ---------------------------------------------------------
+
+def _accepted(result: _T | Refused) -> _T:
+    if isinstance(result, Refused):
+        raise CommandError(_english(result))
+    return result
+
+
+def _english(refusal: Refused) -> str:
+    return translate(refusal.message, "en", **(refusal.args or {}))
+
+
+def _network(uow: UnitOfWork, slug: str) -> None:
+    if not any(n.slug == slug for n in uow.networks.all()):
+        raise CommandError(translate("schedule.unknown_network", "en", network=slug))
+
+
+def _series(uow: UnitOfWork, network: str, name: str) -> Series:
+    _network(uow, network)
+    series = uow.schedule.series_named(network, name)
+    if series is None:
+        raise CommandError(f'there is no series "{name}" in {network}')
+    return series
+
+
+def _session(uow: UnitOfWork, reference: str) -> Session:
+    number = _whole_number(reference, "SESSION_ID")
+    session = uow.schedule.session(number)
+    if session is None:
+        raise CommandError(f"there is no session {number}")
+    return session
+
+
+def _zone(name: str) -> str:
+    """The IANA name as tzdata spells it ("europe/london" is Europe/London)."""
+    known = {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
+    if name.strip().casefold() not in known:
+        raise CommandError(translate("schedule.bad_zone", "en", zone=name))
+    return known[name.strip().casefold()]
+
+
+def _whole_number(text: str, option: str) -> int:
+    if not (text.isascii() and text.strip().isdigit()):
+        raise CommandError(f"{option} takes a whole number, not {text!r}")
+    return int(text)
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass  # 2027-02-30
+    raise CommandError(f"{option} takes a date written YYYY-MM-DD, not {text!r}")
+
+
+def _clock_time(text: str, option: str) -> time:
+    match = _CLOCK.fullmatch(text)
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        raise CommandError(f"{option} takes a time written HH:MM, not {text!r}")
+    return time(int(match[1]), int(match[2]))
+
+
+def _starts(text: str, zone: str) -> datetime:
+    """`--starts "2027-03-18 12:30"`, strictly: no guessing at other spellings."""
+    match = _STARTS.fullmatch(text.strip())
+    if match is None:
+        raise CommandError(f'--starts takes "YYYY-MM-DD HH:MM", not {text!r}')
+    return _wall_clock(_date(match[1], "--starts"), _clock_time(match[2], "--starts"), zone)
+
+
+def _wall_clock(day: date, at: time, zone_name: str) -> datetime:
+    """The UTC moment of a wall-clock time; refused when the clocks skip it or pass it twice
+    that day, rather than guessed an hour out."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    local = datetime.combine(day, at, tzinfo=zone)
+    shown = f"{day.isoformat()} {at:%H:%M}"
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise CommandError(translate("import.nonexistent_time", "en", value=shown, zone=zone_name))
+    if local.utcoffset() != local.replace(fold=1).utcoffset():
+        raise CommandError(translate("import.ambiguous_time", "en", value=shown, zone=zone_name))
+    return local.astimezone(UTC)
+
+
+def _when(moment: datetime, zone: str) -> str:
+    """"2027-01-14 12:00 America/Toronto (2027-01-14 17:00 UTC)"."""
+    local = moment.astimezone(zoneinfo.ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M} {zone} ({moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+
+
+def _check_lengths(values: dict[str, Any]) -> None:
+    for name, longest in _LONGEST.items():
+        if len(str(values.get(name, ""))) > longest:
+            raise CommandError(f"--{name.replace('_', '-')} is too long "
+                               f"(at most {longest} characters)")
 
 
 if __name__ == "__main__":
