@@ -8,7 +8,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from assistant.clock import Clock
 from assistant.messages import Outgoing
@@ -162,11 +162,16 @@ class OutboxPump:
     def wake(self) -> None:
         self._wake.set()
 
+    async def _alarm(self) -> None:
+        # A coroutine, so APScheduler runs it on the loop rather than in a worker thread
+        # (where setting an asyncio.Event is not safe, and shutdown cancels it noisily).
+        self.wake()
+
     async def start(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         scheduler = AsyncIOScheduler()
-        scheduler.add_job(self.wake, "interval", seconds=self._tick, id="outbox-tick",
+        scheduler.add_job(self._alarm, "interval", seconds=self._tick, id="outbox-tick",
                           coalesce=True, max_instances=1, replace_existing=True)
         scheduler.start()
         self._scheduler = scheduler
@@ -200,7 +205,9 @@ class OutboxPump:
         if due is None or scheduler is None:
             return
         # Never sooner than a second: a row due but held (its reader's earlier message is
-        # waiting) must not spin the loop.
-        due = max(due, self._sender.now() + timedelta(seconds=1))
-        scheduler.add_job(self.wake, "date", run_date=due, id="outbox-next",  # type: ignore[attr-defined]
+        # waiting) must not spin the loop. The wait is reckoned on the sender's clock;
+        # APScheduler itself keeps real time.
+        wait = max((due - self._sender.now()).total_seconds(), 1.0)
+        run_at = datetime.now(UTC) + timedelta(seconds=min(wait, self._tick))  # noqa: TID251
+        scheduler.add_job(self._alarm, "date", run_date=run_at, id="outbox-next",  # type: ignore[attr-defined]
                           replace_existing=True, misfire_grace_time=None)

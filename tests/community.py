@@ -15,9 +15,11 @@ OPERATOR = Actor("cli", None)
 
 def member(store: Store, now: datetime, user: str, *, network: str = "care-homes",
            role: str = "participant", zone: str = "Europe/London", language: str = "en",
-           platform: str = "console", address: dict[str, Any] | None = None) -> int:
-    """A registered, consented person reachable at `platform:user`; returns their id."""
-    identity = f"{platform}:{user}"
+           platform: str = "console", address: dict[str, Any] | None = None,
+           identity: str | None = None) -> int:
+    """A registered, consented person reachable at `platform:user` (or this identity);
+    returns their id."""
+    identity = identity or f"{platform}:{user}"
     with store.transaction() as uow:
         uow.people.arrive(identity, address or {"user": user}, now)
         person = uow.people.register(identity, {

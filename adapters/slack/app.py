@@ -105,6 +105,10 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
     return bolt
 
 
+CHOSEN_BLOCK = "spoke_chosen"
+REPEATABLE = "act:"  # the core's one-shot actions, which may be pressed again
+
+
 async def retire_buttons(client: AsyncWebClient, body: dict[str, Any]) -> None:
     """Replace the buttons just used with what was chosen, so they cannot be pressed twice
     and the conversation reads as it happened. Cosmetic: the core already refuses a second
@@ -117,8 +121,13 @@ async def retire_buttons(client: AsyncWebClient, body: dict[str, Any]) -> None:
     label = (_button_label(message["blocks"], chosen.get("action_id"))
              or ((chosen.get("selected_option") or {}).get("text") or {}).get("text")
              or (chosen.get("text") or {}).get("text") or "")
-    blocks = [block for block in message["blocks"] if block.get("block_id") != chosen.get("block_id")]
-    blocks.append({"type": "context", "elements": [
+    # A session's buttons (I'll attend, add to calendar) stay usable: people change their
+    # minds; only the line saying what was chosen last is replaced.
+    repeatable = str(chosen.get("value") or "").startswith(REPEATABLE)
+    blocks = [block for block in message["blocks"]
+              if block.get("block_id") != CHOSEN_BLOCK
+              and (repeatable or block.get("block_id") != chosen.get("block_id"))]
+    blocks.append({"type": "context", "block_id": CHOSEN_BLOCK, "elements": [
         {"type": "mrkdwn", "text": f"✓ {escape(label)}", "verbatim": True}]})
     try:
         await client.chat_update(channel=channel, ts=message["ts"], blocks=blocks,
