@@ -9,6 +9,7 @@ from typing import Any
 
 from assistant.messages import Part, Text
 from assistant.model import ReminderPrefs
+from assistant.parsers import one_line
 from assistant.parsers.session_time import duration_minutes, join_url, session_start
 from assistant.parsing import Invalid, Valid
 from assistant.reminder_times import in_quiet_hours  # noqa: F401  (re-exported for tests)
@@ -183,8 +184,8 @@ ADD_SESSION = Dialog(
             show=_show_start),
         Ask("duration", "schedule.duration.ask", parse=duration_minutes,
             help="schedule.duration.help"),
-        Ask("topic", "schedule.topic.ask", skippable=True),
-        Ask("expert", "schedule.expert.ask", skippable=True),
+        Ask("topic", "schedule.topic.ask", parse=one_line(200), skippable=True),
+        Ask("expert", "schedule.expert.ask", parse=one_line(200), skippable=True),
         Ask("link", "schedule.link.ask", parse=join_url, skippable=True, help="schedule.link.help"),
     ),
     review=Review("schedule.review"),

@@ -94,7 +94,7 @@ def add_session(uow: UnitOfWork, actor: Actor, series: Series, starts_at: dateti
     if not may_schedule(uow, actor, series.network):
         return _refused(uow, actor, now, f"series:{series.id}")
     details = dict(details or {})
-    problem = _check_time(starts_at, duration_minutes, now)
+    problem = _check_time(starts_at, duration_minutes, now) or _check_lengths(details)
     if problem is None and details.get("join_url") and not str(details["join_url"]).startswith("https://"):
         problem = Refused("schedule.bad_url")
     if problem is not None:
@@ -110,6 +110,20 @@ def add_session(uow: UnitOfWork, actor: Actor, series: Series, starts_at: dateti
     }, now)
     uow.audit.record(now, actor.reference, "session.added", f"session:{session.id}")
     return session
+
+
+# The longest each stored text may be (the table's columns).
+_MAX_LENGTHS = {"topic": 200, "expert": 200, "agenda": 4000, "join_url": 500, "uid": 200}
+
+
+def _check_lengths(details: Mapping[str, Any]) -> Refused | None:
+    for key, longest in _MAX_LENGTHS.items():
+        if len(str(details.get(key) or "")) > longest:
+            return Refused("parse.text.too_long", {"max": longest})
+    materials = list(details.get("materials") or ())
+    if any(not str(link).startswith("https://") or len(str(link)) > 500 for link in materials):
+        return Refused("schedule.bad_url")
+    return None
 
 
 def _check_time(starts_at: datetime, duration_minutes: int, now: datetime) -> Refused | None:
