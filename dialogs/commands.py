@@ -17,7 +17,12 @@ from assistant.messages import Card, Fact, Part, Text
 from assistant.runtime.words import command_in, fold
 from assistant.services.context import Refused, ServiceContext
 from assistant.services.personal_data import export_my_data
-from assistant.services.sessions import requests_to_approve, team_networks, upcoming_sessions
+from assistant.services.sessions import (
+    my_next_sessions,
+    requests_to_approve,
+    team_networks,
+    upcoming_sessions,
+)
 from assistant.turns import HomePage, Routed, StartDialog
 from dialogs.account import consent_card, profile_card
 from dialogs.sessions import team_series_preset, team_sessions_preset
@@ -161,4 +166,4 @@ def home_page(ctx: ServiceContext) -> HomePage:
     standing = Card(ctx.t("home.title", name=ctx.person.full_name), tuple(networks))
     if not networks:
         return HomePage((standing, Text(ctx.t("home.no_networks")), Text(ctx.t("help.registered"))))
-    return HomePage((standing, Text(ctx.t("help.registered"))))
+    return HomePage((standing, *my_next_sessions(ctx), Text(ctx.t("help.registered"))))

@@ -59,6 +59,28 @@ def upcoming_sessions(ctx: ServiceContext) -> list[Part] | Refused:
     return parts
 
 
+def my_next_sessions(ctx: ServiceContext, shown: int = 3) -> list[Part]:
+    """The reader's own coming sessions, for the home page: when, and whether they said
+    they'll come."""
+    person = ctx.person
+    if person is None:
+        return []
+    mine = [series_id for series_id, status in ctx.uow.enrolments.of_person(person.id).items()
+            if status == "registered"]
+    coming = ctx.uow.schedule.upcoming(mine, ctx.now, shown)
+    if not coming:
+        return []
+    facts = []
+    for session in coming:
+        answer = ctx.uow.rsvps.answer(session.id, person.id)
+        series = ctx.uow.schedule.series(session.series_id)
+        title = f"{series.title}: {session.topic}" if series and session.topic else (
+            series.title if series else session.topic)
+        place = ctx.t(f"sessions.place.{answer or 'registered'}")
+        facts.append(Fact(describe_time(session, ctx.time_zone, ctx.t), f"{title} ({place})"))
+    return [Card(ctx.t("home.next_sessions"), tuple(facts))]
+
+
 def _open_series_card(ctx: ServiceContext, series: Series, session: Session | None,
                       status: str | None, network: str) -> Card:
     facts = [Fact(ctx.t("sessions.network"), network),
