@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from assistant.model import Series, Session
+from assistant.model import ConsentRecord, Series, Session
 from assistant.ports import Store
 from assistant.services.schedule import Actor, add_series, add_session
 
@@ -28,6 +28,10 @@ def member(store: Store, now: datetime, user: str, *, network: str = "care-homes
             "care_setting": "hospice", "region": "EH6", "country": "GB", "time_zone": zone,
             "language": language}, now)
         uow.memberships.join(person.id, network, role, "active", now)
+        info = next(n for n in uow.networks.all() if n.slug == network)
+        uow.consents.record(person.id, ConsentRecord(network, info.consent_version,
+                                                     info.consent_hash[language], language,
+                                                     "given", now), "test")
     return person.id
 
 

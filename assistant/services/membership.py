@@ -7,6 +7,7 @@ from assistant.messages import Part, Text
 from assistant.runtime import NetworkInfo
 from assistant.services.consent import record_consent, withdraw_consent
 from assistant.services.context import Refused, ServiceContext
+from assistant.services.sessions import give_up_places
 
 STATUS_FOR_STATE = {"open": "active", "full": "waitlisted", "opening_soon": "interested"}
 
@@ -39,6 +40,7 @@ def leave_network(ctx: ServiceContext, person_id: int, slug: str) -> list[Part] 
     if network is None or slug not in ctx.directory.memberships:
         return Refused("networks.not_a_member")
     ctx.uow.memberships.leave(person_id, slug, ctx.now)
+    give_up_places(ctx, person_id, slug)
     ctx.uow.audit.record(ctx.now, ctx.actor.identity, "membership.left", f"network:{slug}")
     return [Text(ctx.t("networks.left", network=network.name))]
 
@@ -51,5 +53,6 @@ def withdraw_from(ctx: ServiceContext, person_id: int, slug: str) -> list[Part] 
     withdraw_consent(ctx, person_id, network)
     if slug in ctx.directory.memberships:
         ctx.uow.memberships.leave(person_id, slug, ctx.now)
+    give_up_places(ctx, person_id, slug)  # no reminders from the next send on
     ctx.uow.audit.record(ctx.now, ctx.actor.identity, "consent.withdrawn", f"network:{slug}")
     return [Text(ctx.t("consent.withdrawn", network=network.name))]

@@ -7,6 +7,7 @@ import secrets
 
 from assistant.messages import File, Part, Text
 from assistant.services.context import Refused, ServiceContext
+from assistant.services.sessions import give_up_places
 
 
 def export_my_data(ctx: ServiceContext) -> list[Part] | Refused:
@@ -21,6 +22,10 @@ def export_my_data(ctx: ServiceContext) -> list[Part] | Refused:
         "identities": uow.people.identities(person.id),
         "memberships": [{"network": m.network, "role": m.role, "status": m.status,
                          "since": m.since.isoformat()} for m in uow.memberships.of(person.id)],
+        "session_places": [{"series": series_id, "status": status} for series_id, status
+                           in sorted(uow.enrolments.of_person(person.id).items())],
+        "rsvps": [{"session": session_id, "answer": answer} for session_id, answer
+                  in sorted(uow.rsvps.of_person(person.id).items())],
         "consent_history": [{"network": c.network, "version": c.version,
                              "text_sha256": c.text_hash, "language": c.language,
                              "decision": c.decision, "at": c.at.isoformat()}
@@ -42,6 +47,9 @@ def delete_my_data(ctx: ServiceContext) -> list[Part] | Refused:
     identities = ctx.uow.people.identities(person.id)
     for membership in ctx.uow.memberships.of(person.id):
         ctx.uow.memberships.leave(person.id, membership.network, ctx.now)
+    give_up_places(ctx, person.id, None)
+    ctx.uow.rsvps.forget(person.id)
+    ctx.uow.reminder_preferences.forget(person.id)
     ctx.uow.people.forget(person.id, secrets.token_hex(8), ctx.now)
     ctx.uow.outbox.forget(identities)
     for identity in identities:

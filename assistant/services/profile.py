@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from assistant.i18n import Translator, normalise_language
 from assistant.messages import Part, Text
 from assistant.services.context import Refused, ServiceContext
+from assistant.services.reminders import replan_person
 
 
 def update_profile(changes: Mapping[str, str], ctx: ServiceContext) -> list[Part] | Refused:
@@ -15,6 +16,11 @@ def update_profile(changes: Mapping[str, str], ctx: ServiceContext) -> list[Part
     if not changes:
         return [Text(ctx.t("profile.unchanged"))]
     ctx.uow.people.update(ctx.person.id, dict(changes))
+    if "time_zone" in changes:
+        # Reminders go at the reader's local hours: plan them again in the new zone.
+        for series_id, status in ctx.uow.enrolments.of_person(ctx.person.id).items():
+            if status == "registered":
+                replan_person(ctx.uow, ctx.person.id, series_id, ctx.now)
     ctx.uow.audit.record(ctx.now, ctx.actor.identity, "person.updated", f"person:{ctx.person.id}",
                          {"fields": sorted(changes)})
     t = Translator(normalise_language(changes.get("language") or ctx.t.language))

@@ -231,6 +231,23 @@ def cancel_place(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
     return [Text(ctx.t(f"sessions.cancelled_place.{current}", series=series.title))]
 
 
+def give_up_places(ctx: ServiceContext, person_id: int, network: str | None) -> None:
+    """Leaving a network (or deleting one's data) ends one's places in its series: their
+    reminders are withdrawn and freed seats go to whoever waits."""
+    series = {s.id: s for s in ctx.uow.schedule.series_of(
+        [network] if network else sorted({n.slug for n in ctx.directory.networks}))}
+    held = {sid: status for sid, status in ctx.uow.enrolments.of_person(person_id).items()
+            if sid in series}
+    if not held:
+        return
+    ctx.uow.enrolments.cancel_all(person_id, list(held), ctx.now)
+    for session in ctx.uow.schedule.upcoming(list(held), ctx.now, limit=200):
+        ctx.uow.outbox.withdraw(subject_of(session), person_id)
+    for series_id, status in held.items():
+        if status == "registered":
+            promote_from_waitlist(ctx, series[series_id])
+
+
 def promote_from_waitlist(ctx: ServiceContext, series: Series) -> int | None:
     """A freed seat goes to the first person waiting, who is told; under manual approval
     the team decides instead, so nobody is promoted here."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from assistant.model import ReminderPrefs, Series, Session
 from assistant.ports import EnrolmentRequest
@@ -207,6 +207,14 @@ class SqlRsvps:
                                   .where(RSVP.c.session_id == session_id))
         return {r.person_id: r.answer for r in rows}
 
+    def of_person(self, person_id: int) -> dict[int, str]:
+        rows = self._conn.execute(select(RSVP.c.session_id, RSVP.c.answer)
+                                  .where(RSVP.c.person_id == person_id))
+        return {r.session_id: r.answer for r in rows}
+
+    def forget(self, person_id: int) -> None:
+        self._conn.execute(delete(RSVP).where(RSVP.c.person_id == person_id))
+
 
 class SqlReminderPreferences:
     def __init__(self, conn: Connection) -> None:
@@ -233,6 +241,9 @@ class SqlReminderPreferences:
             PREFERENCE.c.person_id == person_id).values(**values)).rowcount
         if not changed:
             self._conn.execute(insert(PREFERENCE).values(person_id=person_id, **values))
+
+    def forget(self, person_id: int) -> None:
+        self._conn.execute(delete(PREFERENCE).where(PREFERENCE.c.person_id == person_id))
 
 
 def _request(row: Row[Any]) -> EnrolmentRequest:
