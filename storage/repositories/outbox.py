@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assistant.messages import File, Outgoing, Reply, reply_from_json, reply_to_json
@@ -46,15 +46,17 @@ class SqlOutbox:
                                   for p in platforms)))
         if self._conn.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        # A reminder whose moment passed while nobody could send it is dropped, never late.
-        self._conn.execute(_EXPIRE, {"now": now})
+        # A reminder whose moment passed while nobody could send it is dropped, never sent
+        # late: it is marked in the same statement that leases the others.
+        expired = and_(OUTBOX.c.expires_at.is_not(None), OUTBOX.c.expires_at <= now)
         rows = self._conn.execute(
             update(OUTBOX).where(OUTBOX.c.id.in_(due.scalar_subquery()))
-            .values(status="sending", lease_owner=worker, lease_until=lease_until,
-                    attempts=OUTBOX.c.attempts + 1)
+            .values(status=case((expired, "expired"), else_="sending"), lease_owner=worker,
+                    lease_until=lease_until, attempts=OUTBOX.c.attempts + 1)
             .returning(OUTBOX.c.id, OUTBOX.c.identity, OUTBOX.c.address, OUTBOX.c.payload,
-                       OUTBOX.c.due_at, OUTBOX.c.attempts)).all()
-        rows = sorted(rows, key=lambda r: (r.due_at, r.id))  # RETURNING promises no order
+                       OUTBOX.c.due_at, OUTBOX.c.attempts, OUTBOX.c.status)).all()
+        rows = sorted((r for r in rows if r.status == "sending"),
+                      key=lambda r: (r.due_at, r.id))  # RETURNING promises no order
         return [Outgoing(r.id, r.identity, dict(r.address), reply_from_json(r.payload), r.attempts,
                          r.payload.get("compose"))
                 for r in rows]
@@ -150,10 +152,6 @@ def _plan_statement(dialect: str) -> Any:
         where=or_(OUTBOX.c.status == "pending", OUTBOX.c.status == "withdrawn"))
 
 
-_EXPIRE = (update(OUTBOX).where(OUTBOX.c.status == "pending", OUTBOX.c.expires_at.is_not(None),
-                                OUTBOX.c.expires_at <= bindparam("now"),
-                                OUTBOX.c.due_at <= bindparam("now"))
-           .values(status="expired"))
 _REF = update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id")).values(
     platform_ref=bindparam("ref"))
 _ADD = insert(OUTBOX)  # executed with parameters, so its compiled form is cached
