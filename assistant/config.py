@@ -43,11 +43,14 @@ class Settings:
                    secret_key=Secret(env.get("SPOKE_SECRET_KEY", "")),
                    log_level=env.get("SPOKE_LOG_LEVEL", "WARNING").upper(),
                    public_url=env.get("SPOKE_PUBLIC_URL", "").strip(),
-                   outbox_lease_seconds=_seconds(env, "SPOKE_OUTBOX_LEASE_SECONDS", 60.0),
+                   # Above the platforms' 15 s call timeout, or a slow send could overlap
+                   # another replica's retake of the same row.
+                   outbox_lease_seconds=_seconds(env, "SPOKE_OUTBOX_LEASE_SECONDS", 60.0,
+                                                 low=10.0),
                    outbox_tick_seconds=_seconds(env, "SPOKE_OUTBOX_TICK_SECONDS", 15.0))
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float = 0.5) -> float:
     text = env.get(name, "").strip()
     if not text:
         return default
@@ -55,6 +58,6 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, not {text!r}") from None
-    if not 0.5 <= value <= 86400:
-        raise ValueError(f"{name} must be between 0.5 and 86400 seconds")
+    if not low <= value <= 86400:
+        raise ValueError(f"{name} must be between {low:g} and 86400 seconds")
     return value

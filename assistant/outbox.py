@@ -20,6 +20,8 @@ LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = 10.0  # seconds
 BACKOFF_CAP = 3600.0
+# The longest a platform call may take (the Slack and Teams clients give up by then).
+SEND_TIMEOUT = timedelta(seconds=15)
 
 
 class Sender:
@@ -48,7 +50,11 @@ class Sender:
         by_reader: dict[str, list[Outgoing]] = {}
         for message in claimed:
             by_reader.setdefault(message.identity, []).append(message)
-        outcomes = await asyncio.gather(*(self._send_in_order(queue) for queue in by_reader.values()))
+        # No send starts so late that it could still be under way when the lease runs out
+        # and another replica takes the row: that would be the same message twice.
+        last_start = now + self._lease - min(SEND_TIMEOUT, self._lease / 2)
+        outcomes = await asyncio.gather(*(self._send_in_order(queue, last_start)
+                                          for queue in by_reader.values()))
         results = [result for outcome in outcomes for result in outcome]
         await asyncio.to_thread(self._record, results)
         return sum(1 for _, result in results if isinstance(result, Sent))
@@ -80,9 +86,14 @@ class Sender:
         with self._store.transaction() as uow:
             return uow.outbox.next_due(self._platforms, self._identity)
 
-    async def _send_in_order(self, queue: list[Outgoing]) -> list[tuple[Outgoing, SendResult | None]]:
+    async def _send_in_order(self, queue: list[Outgoing], last_start: datetime
+                             ) -> list[tuple[Outgoing, SendResult | None]]:
         results: list[tuple[Outgoing, SendResult | None]] = []
         for position, message in enumerate(queue):
+            if self._clock.now() >= last_start:
+                log.warning("lease nearly over: released unsent", extra={
+                    "event": "outbox.lease_short", "rows": len(queue) - position})
+                return results + [(later, None) for later in queue[position:]]
             try:
                 result = await self._notifier.send(message)
             except Exception:
@@ -106,18 +117,18 @@ class Sender:
             held_until = at  # when the messages waiting behind a failed one may go
             for message, result in results:
                 if result is None:
-                    uow.outbox.release(message.id, held_until)
+                    uow.outbox.release(message.id, held_until, self._worker)
                     continue
                 held_until = at
                 if isinstance(result, Sent):
                     continue
                 if isinstance(result, Unreachable):
-                    uow.outbox.give_up(message.id, "unreachable", result.code)
+                    uow.outbox.give_up(message.id, "unreachable", result.code, self._worker)
                 elif message.attempts >= MAX_ATTEMPTS:
-                    uow.outbox.give_up(message.id, "failed", result.code)
+                    uow.outbox.give_up(message.id, "failed", result.code, self._worker)
                 else:
                     held_until = at + self._backoff(result, message.attempts)
-                    uow.outbox.retry(message.id, held_until, result.code)
+                    uow.outbox.retry(message.id, held_until, result.code, self._worker)
 
     def _backoff(self, result: RetryLater, attempts: int) -> timedelta:
         """The platform's Retry-After when it gives one; otherwise exponential backoff with

@@ -370,3 +370,42 @@ async def test_a_message_that_keeps_failing_is_marked_failed_after_max_attempts(
     clock.advance(days=1)
     assert await outbox.deliver_due() == 0
     assert len(notifier.calls) == MAX_ATTEMPTS and notifier.delivered == []
+
+
+# --- leases ----------------------------------------------------------------------------------
+
+class SlowNotifier(FakeNotifier):
+    """Each send takes `seconds` on the fake clock, as a slow platform would."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    async def send(self, message: Outgoing) -> SendResult:
+        self.clock.advance(seconds=self.seconds)
+        return await super().send(message)
+
+
+async def test_no_send_starts_once_the_lease_is_nearly_over(store_on, clock):
+    """A reader's queue sent so slowly that the lease would run out: the rest go back to
+    pending, unsent, rather than being posted while another replica may retake them."""
+    first = queue(store_on, "first", clock.now())
+    second = queue(store_on, "second", clock.now())
+    notifier = SlowNotifier(clock, seconds=50)  # lease 60 s: the second would start at 50 s
+    assert await sender(store_on, notifier, clock).deliver_due() == 1
+    assert texts(notifier.calls) == ["first"]
+    assert row(store_on, first)["status"] == "sent"
+    assert row(store_on, second)["status"] == "pending" and row(store_on, second)["attempts"] == 0
+
+
+def test_a_sender_whose_lease_was_taken_over_cannot_put_the_row_back(store_on, clock):
+    held = queue(store_on, "slow", clock.now())
+    claim(store_on, clock.now(), worker="w1")
+    later = clock.now() + LEASE + timedelta(seconds=1)
+    assert texts(claim(store_on, later, worker="w2")) == ["slow"]  # w1's lease ran out
+    with store_on.transaction() as uow:
+        uow.outbox.retry(held, later, "timeout", worker="w1")
+        uow.outbox.release(held, later, worker="w1")
+        uow.outbox.give_up(held, "failed", "timeout", worker="w1")
+    taken = row(store_on, held)
+    assert taken["status"] == "sending" and taken["lease_owner"] == "w2"

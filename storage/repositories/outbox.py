@@ -108,23 +108,33 @@ class SqlOutbox:
         found = self._conn.execute(query).scalar()
         return _utc(found)
 
-    def retry(self, row_id: int, not_before: datetime, code: str) -> None:
-        self._conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
+    def retry(self, row_id: int, not_before: datetime, code: str,
+              worker: str | None = None) -> None:
+        self._conn.execute(update(OUTBOX).where(*_held(row_id, worker)).values(
             status="pending", not_before=not_before, last_error=code, lease_owner=None,
             lease_until=None))
 
-    def give_up(self, row_id: int, status: str, code: str) -> None:
-        self._conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
+    def give_up(self, row_id: int, status: str, code: str, worker: str | None = None) -> None:
+        self._conn.execute(update(OUTBOX).where(*_held(row_id, worker)).values(
             status=status, last_error=code, lease_owner=None, lease_until=None))
 
-    def release(self, row_id: int, not_before: datetime) -> None:
-        self._conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
+    def release(self, row_id: int, not_before: datetime, worker: str | None = None) -> None:
+        self._conn.execute(update(OUTBOX).where(*_held(row_id, worker)).values(
             status="pending", not_before=not_before, lease_owner=None, lease_until=None,
             attempts=OUTBOX.c.attempts - 1))
 
     def forget(self, identities: Sequence[str]) -> None:
         """Deleting someone's data takes their queued and sent message copies too."""
         self._conn.execute(delete(OUTBOX).where(OUTBOX.c.identity.in_(list(identities))))
+
+
+def _held(row_id: int, worker: str | None) -> list[Any]:
+    """The row, if this worker still holds it: a sender whose lease ran out (and another
+    replica took the row) must not put it back to pending under the new holder."""
+    condition = [OUTBOX.c.id == row_id]
+    if worker is not None:
+        condition += [OUTBOX.c.lease_owner == worker, OUTBOX.c.status == "sending"]
+    return condition
 
 
 def _utc(value: Any) -> datetime | None:
