@@ -65,6 +65,17 @@ def in_quiet_hours(moment: datetime, zone: str, prefs: ReminderPrefs) -> bool:
     return _is_quiet(local.time(), prefs)
 
 
+def after_quiet_hours(moment: datetime, zone: str, prefs: ReminderPrefs) -> datetime:
+    """`moment`, or when the reader's quiet hours end if it falls inside them (UTC)."""
+    tz = _zone(zone)
+    local = _utc(moment, "moment").astimezone(tz)
+    if not _is_quiet(local.time(), prefs):
+        return _utc(moment, "moment")
+    quiet_end = _hh_mm(prefs.quiet_end)
+    day = local.date() + timedelta(days=int(local.time() >= quiet_end))
+    return _wall(day, quiet_end, tz)
+
+
 def _held_back(due: datetime, starts_at: datetime, tz: ZoneInfo,
                prefs: ReminderPrefs) -> datetime | None:
     """An hour or starting-now message for someone not (yet) going: wait for quiet hours to

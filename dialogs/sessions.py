@@ -3,6 +3,7 @@ facilitator's "add a session", "move a session" and "cancel a session"."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from assistant.services.sessions import (
 )
 
 NOTHING = "nothing"
+_ID = re.compile(r"[1-9][0-9]{0,8}")  # ASCII digits that fit any integer column
 
 
 def shown(result: Sequence[Part] | Refused, ctx: ServiceContext) -> list[Part]:
@@ -56,7 +58,7 @@ def act(ref: str, ctx: ServiceContext) -> list[Part]:
     _, _, rest = ref.partition(":")
     name, _, number = rest.partition(":")
     action = ACTIONS.get(name)
-    if action is None or not number.isdigit() or len(number) > 12:
+    if action is None or not _ID.fullmatch(number):
         ctx.uow.audit.record(ctx.now, ctx.actor.identity, "action.refused", "button",
                              {"reason": "unknown"})
         return [Text(ctx.t("runtime.stale_idle"))]
@@ -77,20 +79,21 @@ def _kind_choices(ctx: StepContext) -> list[Choice]:
 
 
 def _quiet_hours(text: str, ctx: StepContext) -> Valid[str] | Invalid:
-    """"20:00-08:00", "20h-8h", "none"."""
-    import re
-
+    """"20:00-08:00", "20h-8h", "22 h 30 à 7 h 00", "none"."""
     folded = text.strip().lower()
     if folded in ("none", "no", "aucune", "non", "0"):
         return Valid("")
-    match = re.fullmatch(r"(\d{1,2})(?:[:h](\d{2}))?\s*h?\s*(?:-|–|to|à|a)\s*(\d{1,2})(?:[:h](\d{2}))?\s*h?",
-                         folded)
+    match = _QUIET.fullmatch(folded)
     if not match:
         return Invalid("reminders.quiet.unclear")
     start_h, start_m, end_h, end_m = match.groups()
     if int(start_h) > 23 or int(end_h) > 23 or int(start_m or 0) > 59 or int(end_m or 0) > 59:
         return Invalid("reminders.quiet.unclear")
     return Valid(f"{int(start_h):02d}:{int(start_m or 0):02d}-{int(end_h):02d}:{int(end_m or 0):02d}")
+
+
+_QUIET = re.compile(r"(\d{1,2})\s*(?:[:h]\s*(\d{2}))?\s*h?\s*(?:-|–|to|à|a)\s*"
+                    r"(\d{1,2})\s*(?:[:h]\s*(\d{2}))?\s*h?")
 
 
 def _work_day_choices(ctx: StepContext) -> list[Choice]:
@@ -131,6 +134,7 @@ REMINDERS = Dialog(
         Choose("kinds", _current_prefs_prompt, options=_kind_choices, many=True,
                help="reminders.kinds.help"),
         Ask("quiet", "reminders.quiet.ask", parse=_quiet_hours, help="reminders.quiet.help",
+            show=lambda value, ctx: str(value) or ctx.t("reminders.quiet.none"),
             when=lambda a: OFF not in a.get("kinds", [])),
         Choose("work_days", "reminders.days.ask", options=_work_day_choices, many=True,
                when=lambda a: OFF not in a.get("kinds", [])),

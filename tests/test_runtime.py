@@ -79,6 +79,7 @@ def test_many_choices_by_number_and_name_with_prefixes() -> None:
     assert outcome.state.answers["fruit"] == ["apple", "banana", "cherry"]
 
 
+@pytest.mark.toy_dialog
 def test_a_sub_dialog_stores_its_answers_under_its_key_and_keeps_its_conditions() -> None:
     outcome = run(DEMO, "3", "apple", "no")
     assert outcome.state is not None and outcome.state.pending_step == "consent.why"
@@ -88,12 +89,14 @@ def test_a_sub_dialog_stores_its_answers_under_its_key_and_keeps_its_conditions(
     assert outcome.state.answers["consent.why"] == "because"
 
 
+@pytest.mark.toy_dialog
 def test_review_submit_finishes_with_all_answers() -> None:
     outcome = run(DEMO, "3", "apple", "yes", "yes")
     assert outcome.state is None
     assert outcome.finished == {"hello": True, "count": 3, "fruit": ["apple"], "consent.agree": True}
 
 
+@pytest.mark.toy_dialog
 def test_review_by_number_picks_the_numbered_action() -> None:
     outcome = run(DEMO, "3", "apple", "yes", "3")   # 1 confirm, 2 count, 3 fruit
     assert outcome.state is not None and outcome.state.pending_step == "fruit"
@@ -101,6 +104,7 @@ def test_review_by_number_picks_the_numbered_action() -> None:
     assert isinstance(card, Question)
 
 
+@pytest.mark.toy_dialog
 def test_a_review_card_offers_a_change_per_answer() -> None:
     outcome = run(DEMO, "3", "apple", "yes")
     card = outcome.parts[-1]

@@ -149,8 +149,6 @@ def test_sessions_lists_what_is_coming_in_the_readers_zone_and_language(
     assert (register.label, register.ref) == (button, f"act:join:{spring_series.id}")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: fr 'sessions.coming' says 'heures : {zone}' and the "
-                                       "French zone name already starts 'heure :'")
 def test_the_french_listing_names_the_zone_once(store, clock):
     member(store, clock.now(), "amira", zone=TORONTO, language="fr")
     spring(store, clock)
@@ -288,8 +286,6 @@ def test_under_manual_approval_newcomers_wait_for_the_team_and_nobody_is_promote
     assert outbox(store, "place_offered:") == {}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: set_capacity raises the limit but promotes nobody "
-                                       "from the waiting list, so a newcomer takes the new place")
 def test_raising_the_capacity_gives_the_new_places_to_those_waiting_first(store, clock):
     spring_series, people = full_house(store, clock)
     with store.transaction() as uow:
@@ -334,8 +330,6 @@ WAITING_ON_A_LOCK = text("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity 
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="BUG: join_series counts the registered without locking "
-                                       "the series, so two joins at once both take the last place")
 def test_two_people_taking_the_last_place_at_once_do_not_both_get_it(postgres_store, clock):
     store, now = postgres_store, clock.now()
     open_networks(store, now)
@@ -402,22 +396,16 @@ def test_forged_buttons_are_refused_audited_and_crash_nothing(hub_on, clock):
         ("console:amira", subject) for _, _, subject in FORGED]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: act() accepts any Unicode digit (str.isdigit), and "
-                                       "int('²') raises: the turn fails with an incident")
 def test_a_button_with_a_superscript_digit_is_refused_without_a_crash(hub_on, clock):
     member(hub_on, clock.now(), "amira")
     chat = press(ChatHarness(hub_on, clock, user="amira"), "act:going:²")
     assert chat.text == en("runtime.stale_idle")
 
 
-def test_a_button_naming_a_number_too_big_for_an_id_is_refused_without_a_crash(hub_on, clock, request):
-    if hub_on.engine.dialect.name == "postgresql":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="BUG: act() lets 12 digits through; PostgreSQL refuses a "
-                                "number beyond INTEGER for session.id and the turn fails"))
+def test_a_button_naming_a_number_too_big_for_an_id_is_refused_without_a_crash(hub_on, clock):
     member(hub_on, clock.now(), "amira")
     chat = press(ChatHarness(hub_on, clock, user="amira"), "act:going:999999999999")
-    assert chat.text == en("sessions.not_yours")
+    assert chat.text == en("runtime.stale_idle")
 
 
 OTHER_NETWORK = [
@@ -480,9 +468,6 @@ def test_add_to_calendar_gives_the_sessions_ics_to_those_who_may_see_it(store, c
     assert (str(event["UID"]), event["DTSTART"].dt.astimezone(UTC)) == (thursday.uid, THURSDAY_1PM)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: session_file/series_file call the calendar without "
-                                       "stamp=ctx.now or language=ctx.language: DTSTAMP reads the "
-                                       "wall clock and a French reader gets English text")
 def test_a_calendar_file_is_stamped_by_the_turns_clock_in_the_readers_language(store, clock):
     amira = member(store, clock.now(), "amira", language="fr")
     spring_series, [thursday] = spring(store, clock)
@@ -621,8 +606,6 @@ def test_quiet_hours_are_read_in_several_forms(store, clock, typed, kept):
     assert chat.answers["quiet"] == kept
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _quiet_hours reads '22h30' but not '22 h 30', the "
-                                       "way Spoke itself writes French times")
 def test_quiet_hours_written_as_spoke_writes_french_times_are_understood(store, clock):
     member(store, clock.now(), "amira", language="fr")
     chat = ChatHarness(store, clock, user="amira")
@@ -704,8 +687,6 @@ def test_cancelling_the_reminders_conversation_changes_nothing(store, clock):
     assert _stored_prefs(store, amira) == ReminderPrefs()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: REMINDERS steps have no label and the catalogues lack "
-                                       "reminders.{kinds,quiet,work_days}.label: the review shows raw ids")
 def test_the_reminders_review_names_each_answer_in_words(store, clock):
     member(store, clock.now(), "amira")
     chat = ChatHarness(store, clock, user="amira")
@@ -757,8 +738,6 @@ def test_a_facilitator_adds_a_session_by_chat_confirmed_in_absolute_time(store, 
         "", "", "", LONDON, "scheduled")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ADD_SESSION steps have no label and the catalogues "
-                                       "lack add_session.*.label: the review shows raw ids")
 def test_the_add_session_review_names_each_answer_in_words(store, clock):
     member(store, clock.now(), "fiona", role="facilitator")
     series(store, clock.now())

@@ -19,7 +19,7 @@ from assistant.i18n import Translator, normalise_language
 from assistant.messages import Card, Fact, File, Option, Outgoing, Part, Reply, Text
 from assistant.model import ReminderPrefs, Series, Session
 from assistant.ports import Contact, EnrolmentRequest, Planned, UnitOfWork
-from assistant.reminder_times import reminder_moments
+from assistant.reminder_times import after_quiet_hours, reminder_moments
 
 # Far enough ahead for a week-before message on the last work day before that week.
 PLANNING_HORIZON = timedelta(days=11)
@@ -55,9 +55,13 @@ def plan_session(uow: UnitOfWork, session: Session, now: datetime,
     rows: list[Planned] = []
     for person_id, contact in contacts.items():
         going = answers.get(person_id) == "going"
-        for kind, due_at, expires_at in _moments(session, contact, preferences[person_id], going):
-            if expires_at <= now:
-                continue  # planned too late to be useful
+        prefs = preferences[person_id]
+        for kind, due_at, expires_at in _moments(session, contact, prefs, going):
+            if due_at < now and not (going and kind in ("hour", "now")):
+                # Planned late (a new place, a moved session): not in the middle of the night.
+                due_at = after_quiet_hours(now, contact.time_zone, prefs)
+            if expires_at <= max(due_at, now):
+                continue  # too late to be useful
             rows.append(Planned(
                 dedupe_key=f"reminder:{session.id}:{session.sequence}:{person_id}:{kind}",
                 person_id=person_id, identity=contact.identity, address=contact.address,
@@ -77,6 +81,13 @@ def replan_person(uow: UnitOfWork, person_id: int, series_id: int, now: datetime
             break
         uow.outbox.withdraw(subject_of(session), person_id)
         plan_session(uow, session, now, people=[person_id])
+
+
+def _soon(now: datetime, contact: Contact, prefs: ReminderPrefs, session: Session) -> datetime:
+    """A notice goes now, or when the reader's quiet hours end, unless that is too late to
+    matter (a session later today moved: better told at night than after the fact)."""
+    later = after_quiet_hours(now, contact.time_zone, prefs)
+    return later if later < session.starts_at - timedelta(hours=1) else now
 
 
 def _moments(session: Session, contact: Contact, prefs: ReminderPrefs,
@@ -100,12 +111,14 @@ def notify_registered(uow: UnitOfWork, session: Session, what: str, now: datetim
     registered = uow.enrolments.registered(session.series_id)
     answers = uow.rsvps.answers(session.id)
     contacts = uow.people.contacts([p for p in registered if answers.get(p) != "not_going"])
+    preferences = uow.reminder_preferences.of(list(contacts))
     rows = [Planned(dedupe_key=f"{what}:{session.id}:{session.sequence}:{person_id}",
                     person_id=person_id, identity=c.identity, address=c.address,
                     subject=f"notice:{session.id}",
                     compose={"what": what, "session": session.id, "sequence": session.sequence,
                              "person": person_id, **(extra or {})},
-                    due_at=now, expires_at=session.ends_at if what != "session_cancelled" else None)
+                    due_at=_soon(now, c, preferences[person_id], session),
+                    expires_at=session.ends_at if what != "session_cancelled" else None)
             for person_id, c in contacts.items()]
     uow.outbox.plan(rows, now)
     return len(rows)
@@ -117,12 +130,37 @@ def notify_person(uow: UnitOfWork, person_id: int, what: str, key: str, now: dat
     contact = uow.people.contacts([person_id]).get(person_id)
     if contact is None:
         return False
+    prefs = uow.reminder_preferences.of([person_id])[person_id]
     uow.outbox.plan([Planned(dedupe_key=f"{what}:{key}:{person_id}", person_id=person_id,
                              identity=contact.identity, address=contact.address,
                              subject=f"person:{person_id}",
                              compose={"what": what, "person": person_id, **compose},
-                             due_at=now, expires_at=None)], now)
+                             due_at=after_quiet_hours(now, contact.time_zone, prefs),
+                             expires_at=None)], now)
     return True
+
+
+def promote_waiting(uow: UnitOfWork, series: Series, now: datetime) -> list[int]:
+    """Give free places to the people waiting longest, and tell them (the caller holds the
+    series, see Schedule.hold_series). Returns who was promoted."""
+    if series.requires_approval:
+        return []
+    promoted: list[int] = []
+    taken = uow.enrolments.count(series.id, ("registered",))
+    for person_id in uow.enrolments.waitlist(series.id):
+        if series.capacity is not None and taken >= series.capacity:
+            break
+        uow.enrolments.set(series.id, person_id, "registered", now)
+        uow.audit.record(now, "spoke", "enrolment.promoted", f"series:{series.id}",
+                         {"person": person_id})
+        notify_person(uow, person_id, "place_offered", f"{series.id}:{now.isoformat()}", now,
+                      {"series": series.id})
+        replan_person(uow, person_id, series.id, now)
+        promoted.append(person_id)
+        taken += 1
+        if series.capacity is None:
+            break  # a "full" series with no number: one freed place, one promotion
+    return promoted
 
 
 # --- composing, just before sending ----------------------------------------------------------
@@ -223,13 +261,19 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
     if what == "session_cancelled":
         return Reply((Text(t("sessions.cancelled_notice", series=series.title,
                              when=describe_time(session, contact.time_zone, t))),
-                      _calendar_file(session, series, t)))
+                      _calendar_file(session, series, t, now)))
     if session.state != "scheduled" or session.sequence != recipe.get("sequence"):
         return "withdrawn"  # moved or cancelled after this was planned: a notice went instead
     if now >= session.ends_at:
         return "expired"
     if lookups.uow.rsvps.answer(session.id, contact.person_id) == "not_going":
         return "withdrawn"
+    if what == "link_changed":
+        return Reply((Text(t("sessions.link_changed_notice", series=series.title,
+                             when=describe_time(session, contact.time_zone, t))),
+                      session_card(session, series, lookups.network_name(series.network),
+                                   contact.time_zone, t, kind="changed"),
+                      _calendar_file(session, series, t, now)))
     if what == "session_changed":
         old = datetime.fromisoformat(str(recipe["old_starts_at"]))
         return Reply((Text(t("sessions.changed_notice", series=series.title,
@@ -237,7 +281,7 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
                              when=describe_time(session, contact.time_zone, t))),
                       session_card(session, series, lookups.network_name(series.network),
                                    contact.time_zone, t, kind="changed"),
-                      _calendar_file(session, series, t)))
+                      _calendar_file(session, series, t, now)))
     kind = str(recipe.get("kind"))
     if kind in ("week", "day") and now >= session.starts_at - timedelta(hours=1):
         return "expired"  # a later reminder says it better now
@@ -247,12 +291,12 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
                                contact.time_zone, t, kind=kind),))
 
 
-def _calendar_file(session: Session, series: Series, t: Translator) -> File:
+def _calendar_file(session: Session, series: Series, t: Translator, now: datetime) -> File:
     """The same calendar entry (same UID, higher SEQUENCE), so calendars update in place."""
     from assistant.calendar import session_calendar
 
     return File(f"echo-session-{session.id}.ics", "text/calendar",
-                session_calendar(session, series, language=t.language),
+                session_calendar(session, series, stamp=now, language=t.language),
                 caption=t("sessions.calendar_updated"))
 
 

@@ -15,7 +15,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from assistant.model import RECURRENCES, SERIES_STATES, Series, Session
 from assistant.ports import UnitOfWork
 from assistant.services.context import Refused
-from assistant.services.reminders import notify_registered, plan_session, subject_of
+from assistant.services.reminders import (
+    notify_registered,
+    plan_session,
+    promote_waiting,
+    subject_of,
+)
 
 MIN_DURATION, MAX_DURATION = 10, 480
 
@@ -75,14 +80,17 @@ def _check_series(values: Mapping[str, Any]) -> Refused | None:
 
 def set_capacity(uow: UnitOfWork, actor: Actor, series: Series, capacity: int | None,
                  now: datetime) -> Series | Refused:
+    """More places go to the waiting list first, in order; fewer than are taken is refused."""
     if not may_schedule(uow, actor, series.network):
         return _refused(uow, actor, now, f"series:{series.id}")
+    uow.schedule.hold_series(series.id)
     taken = uow.enrolments.count(series.id, ("registered",))
     if capacity is not None and capacity < taken:
         return Refused("schedule.capacity_below_registered", {"taken": taken})
     updated = uow.schedule.update_series(series.id, {"capacity": capacity})
     uow.audit.record(now, actor.reference, "series.capacity", f"series:{series.id}",
                      {"capacity": capacity})
+    promote_waiting(uow, updated, now)
     return updated
 
 
@@ -152,6 +160,7 @@ def reschedule(uow: UnitOfWork, actor: Actor, session: Session, starts_at: datet
     moved = uow.schedule.update_session(session.id, {
         "starts_at": starts_at, "ends_at": starts_at + timedelta(minutes=duration_minutes)},
         now, new_version=True)
+    uow.rsvps.clear(session.id)  # a new time asks everyone again: the notice has the buttons
     _withdraw_all(uow, moved)
     notify_registered(uow, moved, "session_changed", now, {"old_starts_at": old.isoformat()})
     uow.audit.record(now, actor.reference, "session.moved", f"session:{session.id}",
@@ -164,12 +173,13 @@ def change_link(uow: UnitOfWork, actor: Actor, session: Session, join_url: str,
     series = uow.schedule.series(session.series_id)
     if series is None or not may_schedule(uow, actor, series.network):
         return _refused(uow, actor, now, f"session:{session.id}")
-    if not join_url.startswith("https://"):
+    if session.state != "scheduled":
+        return Refused("schedule.not_scheduled")
+    if not join_url.startswith("https://") or len(join_url) > 500:
         return Refused("schedule.bad_url")
     changed = uow.schedule.update_session(session.id, {"join_url": join_url}, now, new_version=True)
     _withdraw_all(uow, changed)
-    notify_registered(uow, changed, "session_changed", now,
-                      {"old_starts_at": session.starts_at.isoformat()})
+    notify_registered(uow, changed, "link_changed", now)
     uow.audit.record(now, actor.reference, "session.link_changed", f"session:{session.id}")
     return changed
 

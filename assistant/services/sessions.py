@@ -13,6 +13,7 @@ from assistant.services.context import Refused, ServiceContext
 from assistant.services.reminders import (
     describe_time,
     notify_person,
+    promote_waiting,
     replan_person,
     request_card,
     session_card,
@@ -104,7 +105,7 @@ def join_series(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
     person = ctx.person
     if person is None:
         return Refused("profile.not_registered")
-    series = ctx.uow.schedule.series(series_id)
+    series = ctx.uow.schedule.hold_series(series_id)
     if series is None or series.network not in _member_networks(ctx):
         return _refuse(ctx, "sessions.not_yours", f"series:{series_id}")
     if series.state == "closed":
@@ -133,8 +134,8 @@ def join_series(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
 def _status_for_newcomer(ctx: ServiceContext, series: Series) -> str:
     if series.requires_approval:
         return "pending_approval"
-    if series.state == "full":
-        return "waitlisted"
+    if series.state == "full" or ctx.uow.enrolments.waitlist(series.id):
+        return "waitlisted"  # nobody jumps the queue
     if series.capacity is not None and ctx.uow.enrolments.count(
             series.id, ("registered",)) >= series.capacity:
         return "waitlisted"
@@ -188,7 +189,7 @@ def decide_request(ctx: ServiceContext, enrolment_id: int, approve: bool) -> lis
     """Approve (a place, or the waitlist when the series is full) or decline a request."""
     person = ctx.person
     request = ctx.uow.enrolments.request(enrolment_id)
-    series = ctx.uow.schedule.series(request.series_id) if request else None
+    series = ctx.uow.schedule.hold_series(request.series_id) if request else None
     if person is None or request is None or series is None \
             or series.network not in team_networks(ctx):
         return _refuse(ctx, "schedule.not_allowed", f"enrolment:{enrolment_id}")
@@ -218,7 +219,7 @@ def cancel_place(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
     person = ctx.person
     if person is None:
         return Refused("profile.not_registered")
-    series = ctx.uow.schedule.series(series_id)
+    series = ctx.uow.schedule.hold_series(series_id)
     current = ctx.uow.enrolments.status(series_id, person.id) if series else None
     if series is None or current is None:
         return _refuse(ctx, "sessions.no_place", f"series:{series_id}")
@@ -244,29 +245,15 @@ def give_up_places(ctx: ServiceContext, person_id: int, network: str | None) -> 
     for session in ctx.uow.schedule.upcoming(list(held), ctx.now, limit=200):
         ctx.uow.outbox.withdraw(subject_of(session), person_id)
     for series_id, status in held.items():
-        if status == "registered":
-            promote_from_waitlist(ctx, series[series_id])
+        locked = ctx.uow.schedule.hold_series(series_id)
+        if status == "registered" and locked is not None:
+            promote_from_waitlist(ctx, locked)
 
 
-def promote_from_waitlist(ctx: ServiceContext, series: Series) -> int | None:
-    """A freed seat goes to the first person waiting, who is told; under manual approval
-    the team decides instead, so nobody is promoted here."""
-    if series.requires_approval:
-        return None
-    if series.capacity is not None and ctx.uow.enrolments.count(
-            series.id, ("registered",)) >= series.capacity:
-        return None
-    waiting = ctx.uow.enrolments.waitlist(series.id)
-    if not waiting:
-        return None
-    first = waiting[0]
-    ctx.uow.enrolments.set(series.id, first, "registered", ctx.now)
-    ctx.uow.audit.record(ctx.now, "spoke", "enrolment.promoted", f"series:{series.id}",
-                         {"person": first})
-    notify_person(ctx.uow, first, "place_offered", f"{series.id}:{ctx.now.isoformat()}",
-                  ctx.now, {"series": series.id})
-    replan_person(ctx.uow, first, series.id, ctx.now)
-    return first
+def promote_from_waitlist(ctx: ServiceContext, series: Series) -> list[int]:
+    """Free seats go to the first people waiting, who are told; under manual approval the
+    team decides instead, so nobody is promoted here."""
+    return promote_waiting(ctx.uow, series, ctx.now)
 
 
 def answer_rsvp(ctx: ServiceContext, session_id: int, answer: str) -> list[Part] | Refused:
@@ -293,7 +280,7 @@ def session_file(ctx: ServiceContext, session_id: int) -> list[Part] | Refused:
     series = ctx.uow.schedule.series(session.series_id) if session else None
     if session is None or series is None or not _may_see(ctx, series):
         return _refuse(ctx, "sessions.not_yours", f"session:{session_id}")
-    content = session_calendar(session, series)
+    content = session_calendar(session, series, stamp=ctx.now, language=ctx.language)
     return [File(f"echo-session-{session.id}.ics", "text/calendar", content,
                  caption=ctx.t("sessions.calendar_caption"))]
 
@@ -306,7 +293,8 @@ def series_file(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
 
 
 def _series_file(ctx: ServiceContext, series: Series, sessions: list[Session]) -> File:
-    return File(f"echo-series-{series.id}.ics", "text/calendar", series_calendar(series, sessions),
+    return File(f"echo-series-{series.id}.ics", "text/calendar",
+                series_calendar(series, sessions, stamp=ctx.now, language=ctx.language),
                 caption=ctx.t("sessions.series_calendar_caption"))
 
 

@@ -46,6 +46,13 @@ class SqlSchedule:
         row = self._conn.execute(_SERIES_WITH_NETWORK.where(SERIES.c.id == series_id)).first()
         return _series(row) if row else None
 
+    def hold_series(self, series_id: int) -> Series | None:
+        # SQLite's write transactions are already one at a time (BEGIN IMMEDIATE).
+        if self._conn.dialect.name == "postgresql":
+            self._conn.execute(select(SERIES.c.id).where(SERIES.c.id == series_id)
+                               .with_for_update())
+        return self.series(series_id)
+
     def series_named(self, network: str, name: str) -> Series | None:
         row = self._conn.execute(_SERIES_WITH_NETWORK.where(
             NETWORK.c.slug == network, func.lower(SERIES.c.name) == name.lower())).first()
@@ -214,6 +221,9 @@ class SqlRsvps:
 
     def forget(self, person_id: int) -> None:
         self._conn.execute(delete(RSVP).where(RSVP.c.person_id == person_id))
+
+    def clear(self, session_id: int) -> None:
+        self._conn.execute(delete(RSVP).where(RSVP.c.session_id == session_id))
 
 
 class SqlReminderPreferences:
