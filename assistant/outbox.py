@@ -32,6 +32,7 @@ class Sender:
         self._store = store
         self._composer = composer or Composer()
         self._lease = lease
+        self._claimed = 0  # by the last claim, before composing dropped any
         self._notifier = notifier
         self._clock = clock
         self._worker = worker
@@ -40,7 +41,12 @@ class Sender:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
 
     async def deliver_due(self, batch: int = 50) -> int:
-        """Send what is due now; returns how many were sent.
+        """Send what is due now; returns how many were sent."""
+        return (await self.deliver_round(batch))[1]
+
+    async def deliver_round(self, batch: int = 50) -> tuple[int, int]:
+        """One batch: returns (how many rows were claimed, how many were sent). A full claim
+        means more may be waiting, however many of these the platform refused.
 
         Different people's messages go out concurrently; one person's go in order, and stop
         at the first that cannot be sent, so nobody reads an answer before its question.
@@ -57,12 +63,13 @@ class Sender:
                                           for queue in by_reader.values()))
         results = [result for outcome in outcomes for result in outcome]
         await asyncio.to_thread(self._record, results)
-        return sum(1 for _, result in results if isinstance(result, Sent))
+        return self._claimed, sum(1 for _, result in results if isinstance(result, Sent))
 
     def _claim(self, now: datetime, batch: int) -> list[Outgoing]:
         with self._store.transaction() as uow:
             claimed = uow.outbox.claim(self._worker, now, now + self._lease, batch, self._identity,
                                        self._platforms)
+            self._claimed = len(claimed)
             # Reminders are written now, from what is true now; those that no longer
             # apply are marked and dropped in the same transaction.
             return self._composer.compose(uow, claimed, now)
@@ -124,6 +131,12 @@ class Sender:
                     continue
                 if isinstance(result, Unreachable):
                     uow.outbox.give_up(message.id, "unreachable", result.code, self._worker)
+                elif result.after_seconds is not None:
+                    # The platform said when to come back (429): waiting as told is not a
+                    # failed attempt; the row's own expiry bounds how long it may wait.
+                    held_until = at + self._backoff(result, message.attempts)
+                    uow.outbox.retry(message.id, held_until, result.code, self._worker,
+                                     spend_attempt=False)
                 elif message.attempts >= MAX_ATTEMPTS:
                     uow.outbox.give_up(message.id, "failed", result.code, self._worker)
                 else:
@@ -203,8 +216,8 @@ class OutboxPump:
             self._wake.clear()
             try:
                 await self._sender.plan_reminders()
-                while await self._sender.deliver_due(self._batch) >= self._batch:
-                    pass  # more were due than one batch: keep going
+                while (await self._sender.deliver_round(self._batch))[0] >= self._batch:
+                    pass  # a full batch was due: more may be waiting
                 self._wake_at(await self._sender.next_due())
             except Exception:
                 log.exception("outbox pump failed", extra={"event": "outbox.pump_failed"})

@@ -146,8 +146,9 @@ class Outbox(Protocol):
     def sent(self, row_ids: Sequence[int], at: datetime,
              refs: Mapping[int, str] | None = None) -> None: ...
     def retry(self, row_id: int, not_before: datetime, code: str,
-              worker: str | None = None) -> None:
-        """Back to pending after a failure; given a worker, only while it holds the row."""
+              worker: str | None = None, spend_attempt: bool = True) -> None:
+        """Back to pending after a failure; given a worker, only while it holds the row.
+        A wait the platform asked for (a 429) does not spend an attempt."""
         ...
     def give_up(self, row_id: int, status: str, code: str, worker: str | None = None) -> None: ...
     def release(self, row_id: int, not_before: datetime, worker: str | None = None) -> None:
@@ -164,7 +165,6 @@ class Outbox(Protocol):
     def expire(self, row_id: int, status: str) -> None:
         """The sender decided a claimed row is no longer worth sending (withdrawn/expired)."""
         ...
-    def replace_reply(self, row_id: int, reply: Reply) -> None: ...
     def next_due(self, platforms: Sequence[str] | None,
                  identity: str | None = None) -> datetime | None: ...
 
@@ -210,6 +210,9 @@ class EnrolmentRequest:
 
 class Enrolments(Protocol):
     def status(self, series_id: int, person_id: int) -> str | None: ...
+    def statuses(self, series_id: int, person_ids: Sequence[int]) -> dict[int, str]:
+        """Person id -> status in this series, for those with a current place or request."""
+        ...
     def of_person(self, person_id: int) -> dict[int, str]:
         """Series id -> status, for the person's current (not cancelled) enrolments."""
         ...

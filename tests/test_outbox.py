@@ -409,3 +409,26 @@ def test_a_sender_whose_lease_was_taken_over_cannot_put_the_row_back(store_on, c
         uow.outbox.give_up(held, "failed", "timeout", worker="w1")
     taken = row(store_on, held)
     assert taken["status"] == "sending" and taken["lease_owner"] == "w2"
+
+
+async def test_waiting_as_a_platform_asks_does_not_use_up_the_attempts(store_on, clock):
+    """Twenty 429s in a row (a busy workspace): each wait is as long as asked, and the
+    message still goes, once; an attempt is only spent when something went wrong."""
+    row_id = queue(store_on, "hi", clock.now())
+    notifier = FakeNotifier().always(RetryLater("rate_limited", after_seconds=1), times=MAX_ATTEMPTS + 12)
+    outbox = sender(store_on, notifier, clock)
+    for _ in range(MAX_ATTEMPTS + 12):
+        assert await outbox.deliver_due() == 0
+        assert row(store_on, row_id)["attempts"] == 0
+        clock.advance(seconds=1)
+    assert await outbox.deliver_due() == 1
+    assert texts(notifier.delivered) == ["hi"] and row(store_on, row_id)["status"] == "sent"
+
+
+async def test_a_full_claim_is_reported_even_when_the_platform_refused_some(store_on, clock):
+    for text, reader in (("one", AMIRA), ("two", BEN), ("three", AMIRA)):
+        queue(store_on, text, clock.now(), identity=reader)
+    notifier = FakeNotifier(RetryLater("rate_limited", after_seconds=5))
+    claimed, sent = await sender(store_on, notifier, clock).deliver_round(batch=3)
+    # Amira's first was refused (her second waits behind it); Ben's went.
+    assert (claimed, sent) == (3, 1)

@@ -171,9 +171,23 @@ class _Lookups:
     """What one batch reads more than once: 10,000 reminders share one session."""
 
     uow: UnitOfWork
+    people: Sequence[int] = ()
     sessions: dict[int, Session | None] = field(default_factory=dict)
     series: dict[int, Series | None] = field(default_factory=dict)
     networks: dict[str, str] = field(default_factory=dict)
+    places: dict[int, dict[int, str]] = field(default_factory=dict)  # series -> person -> status
+    answers: dict[int, dict[int, str]] = field(default_factory=dict)  # session -> person -> RSVP
+
+    def place(self, series_id: int, person_id: int) -> str | None:
+        """One query per series and batch, for everyone in the batch."""
+        if series_id not in self.places:
+            self.places[series_id] = self.uow.enrolments.statuses(series_id, self.people)
+        return self.places[series_id].get(person_id)
+
+    def answer(self, session_id: int, person_id: int) -> str | None:
+        if session_id not in self.answers:
+            self.answers[session_id] = self.uow.rsvps.answers(session_id)
+        return self.answers[session_id].get(person_id)
 
     def session(self, session_id: int) -> Session | None:
         if session_id not in self.sessions:
@@ -196,13 +210,13 @@ class Composer:
 
     def compose(self, uow: UnitOfWork, messages: Sequence[Outgoing], now: datetime
                 ) -> list[Outgoing]:
-        lookups = _Lookups(uow)
         ready: list[Outgoing] = []
         recipes = [m for m in messages if m.compose]
+        person_ids = sorted({p for p in (_person_of(m) for m in recipes) if p is not None})
+        lookups = _Lookups(uow, person_ids)
         people = {}
         if recipes:
             # The row's identity was the newest when planned; language and zone are read now.
-            person_ids = [int(p) for p in {_person_of(m) for m in recipes} if p is not None]
             people = {c.person_id: c for c in uow.people.contacts(person_ids).values()}
         for message in messages:
             if not message.compose:
@@ -213,7 +227,6 @@ class Composer:
             if isinstance(written, str):
                 uow.outbox.expire(message.id, written)
                 continue
-            uow.outbox.replace_reply(message.id, written)
             ready.append(Outgoing(message.id, message.identity, message.address, written,
                                   message.attempts))
         return ready
@@ -248,7 +261,7 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
         return Reply(parts)
     if what == "place_offered":
         series = lookups.series_of(int(recipe["series"]))
-        if series is None or lookups.uow.enrolments.status(series.id, contact.person_id) != "registered":
+        if series is None or lookups.place(series.id, contact.person_id) != "registered":
             return "withdrawn"
         return Reply((Text(t("sessions.place_offered", series=series.title)),
                       *_series_actions(series, t)))
@@ -256,7 +269,7 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
     if session is None:
         return "withdrawn"
     series = lookups.series_of(session.series_id)
-    if series is None or lookups.uow.enrolments.status(series.id, contact.person_id) != "registered":
+    if series is None or lookups.place(series.id, contact.person_id) != "registered":
         return "withdrawn"  # left the series (or the network) since
     if what == "session_cancelled":
         return Reply((Text(t("sessions.cancelled_notice", series=series.title,
@@ -266,7 +279,7 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
         return "withdrawn"  # moved or cancelled after this was planned: a notice went instead
     if now >= session.ends_at:
         return "expired"
-    if lookups.uow.rsvps.answer(session.id, contact.person_id) == "not_going":
+    if lookups.answer(session.id, contact.person_id) == "not_going":
         return "withdrawn"
     if what == "link_changed":
         return Reply((Text(t("sessions.link_changed_notice", series=series.title,

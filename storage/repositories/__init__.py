@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from assistant.ports import Unavailable
+from assistant.sealing import Sealer
 from storage.repositories.conversations import SqlConversations, SqlProcessedEvents
 from storage.repositories.networks import SqlNetworks, text_hash
 from storage.repositories.outbox import SqlAudit, SqlDownloads, SqlOutbox
@@ -24,12 +25,12 @@ from storage.repositories.sessions import (
 
 
 class SqlUnitOfWork:
-    def __init__(self, conn: object) -> None:
+    def __init__(self, conn: object, sealer: Sealer | None = None) -> None:
         from sqlalchemy import Connection
 
         assert isinstance(conn, Connection)
         self.processed = SqlProcessedEvents(conn)
-        self.conversations = SqlConversations(conn)
+        self.conversations = SqlConversations(conn, sealer)
         self.people = SqlPeople(conn)
         self.networks = SqlNetworks(conn)
         self.memberships = SqlMemberships(conn)
@@ -44,8 +45,9 @@ class SqlUnitOfWork:
 
 
 class SqlStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sealer: Sealer | None = None) -> None:
         self.engine = engine
+        self._sealer = sealer
         # SQLite has one writer at a time. Taking turns in-process is fair and prompt, where
         # SQLite's busy handler sleeps in growing steps (measured: p99 waits over 100 ms with
         # seven threads); other processes still wait on the busy timeout.
@@ -61,7 +63,7 @@ class SqlStore:
                 raise Unavailable(type(down.orig).__name__) from down
             try:
                 with connection, connection.begin():
-                    yield SqlUnitOfWork(connection)
+                    yield SqlUnitOfWork(connection, self._sealer)
             except (OperationalError, InterfaceError) as lost:
                 if not _unavailable(lost):
                     raise  # a mistake in a statement is a bug, not an outage

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.ports import StaleState
 from assistant.runtime import DialogState
+from assistant.sealing import Sealer
 from storage.repositories._sql import insert_ignoring_duplicates
 from storage.tables import ConversationStateRow, ProcessedEventRow
 
@@ -29,23 +30,29 @@ class SqlProcessedEvents:
 
 
 class SqlConversations:
-    def __init__(self, conn: Connection) -> None:
+    """Answers (and the answer being confirmed, and the ones kept for "back") are what people
+    typed: sealed at rest when a sealer is configured."""
+
+    def __init__(self, conn: Connection, sealer: Sealer | None = None) -> None:
         self._conn = conn
+        self._sealer = sealer
 
     def active(self, key: str) -> DialogState | None:
         row = self._conn.execute(_ACTIVE, {"key": key}).mappings().first()
-        return _state(row) if row else None
+        return self._state(row) if row else None
 
     def load(self, key: str, dialog: str) -> DialogState | None:
         row = self._conn.execute(_LOAD, {"key": key, "dialog": dialog}).mappings().first()
-        return _state(row) if row else None
+        return self._state(row) if row else None
 
     def save(self, key: str, state: DialogState, at: datetime) -> DialogState:
+        seal = self._sealer.seal if self._sealer else (lambda value: value)
         values = {
-            "dialog_version": state.dialog_version, "answers": state.answers,
+            "dialog_version": state.dialog_version, "answers": seal(state.answers),
             "history": list(state.history), "pending_step": state.pending_step,
-            "asked": state.asked, "attempts": state.attempts, "proposed": state.proposed,
-            "previous": state.previous, "paused": state.paused, "updated_at": at,
+            "asked": state.asked, "attempts": state.attempts,
+            "proposed": None if state.proposed is None else seal(state.proposed),
+            "previous": seal(state.previous), "paused": state.paused, "updated_at": at,
         }
         if state.revision == 0:
             try:
@@ -72,6 +79,17 @@ class SqlConversations:
     def delete_all(self, key: str) -> None:
         self._conn.execute(delete(STATE).where(STATE.c.conversation_key == key))
 
+    def _state(self, row: object) -> DialogState:
+        r = dict(row)  # type: ignore[call-overload]
+        opened = self._sealer.open if self._sealer else (lambda value: value)
+        return DialogState(
+            dialog=r["dialog"], dialog_version=r["dialog_version"],
+            answers=dict(opened(r["answers"])), history=tuple(r["history"]),
+            pending_step=r["pending_step"], asked=r["asked"], attempts=r["attempts"],
+            proposed=opened(r["proposed"]) if r["proposed"] is not None else None,
+            previous=dict(opened(r["previous"]) or {}), paused=bool(r["paused"]),
+            revision=r["revision"])
+
 
 # Built once and executed with parameters: SQLAlchemy's compiled cache then does the work
 # that building `.values(...)` statements redid on every turn.
@@ -91,11 +109,3 @@ def _with_revision(state: DialogState, revision: int) -> DialogState:
 
     return replace(state, revision=revision)
 
-
-def _state(row: object) -> DialogState:
-    r = dict(row)  # type: ignore[call-overload]
-    return DialogState(
-        dialog=r["dialog"], dialog_version=r["dialog_version"], answers=dict(r["answers"]),
-        history=tuple(r["history"]), pending_step=r["pending_step"], asked=r["asked"],
-        attempts=r["attempts"], proposed=r["proposed"], previous=dict(r["previous"] or {}),
-        paused=bool(r["paused"]), revision=r["revision"])

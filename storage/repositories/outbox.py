@@ -89,12 +89,6 @@ class SqlOutbox:
         self._conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
             status=status, lease_owner=None, lease_until=None))
 
-    def replace_reply(self, row_id: int, reply: Reply) -> None:
-        """Keep what was composed with the row: the record of what the reader got."""
-        payload = self._conn.execute(select(OUTBOX.c.payload).where(OUTBOX.c.id == row_id)).scalar()
-        composed = {**reply_to_json(reply), "compose": (payload or {}).get("compose")}
-        self._conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(payload=composed))
-
     def next_due(self, platforms: Sequence[str] | None,
                  identity: str | None = None) -> datetime | None:
         # not_before is only ever set after due_at (a retry), so it wins when present.
@@ -109,10 +103,12 @@ class SqlOutbox:
         return _utc(found)
 
     def retry(self, row_id: int, not_before: datetime, code: str,
-              worker: str | None = None) -> None:
-        self._conn.execute(update(OUTBOX).where(*_held(row_id, worker)).values(
-            status="pending", not_before=not_before, last_error=code, lease_owner=None,
-            lease_until=None))
+              worker: str | None = None, spend_attempt: bool = True) -> None:
+        values: dict[str, Any] = {"status": "pending", "not_before": not_before,
+                                  "last_error": code, "lease_owner": None, "lease_until": None}
+        if not spend_attempt:
+            values["attempts"] = OUTBOX.c.attempts - 1
+        self._conn.execute(update(OUTBOX).where(*_held(row_id, worker)).values(**values))
 
     def give_up(self, row_id: int, status: str, code: str, worker: str | None = None) -> None:
         self._conn.execute(update(OUTBOX).where(*_held(row_id, worker)).values(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
 
 from assistant.model import ReminderPrefs, Series, Session
 from assistant.ports import EnrolmentRequest
@@ -133,6 +133,15 @@ class SqlEnrolments:
             ENROLMENT.c.series_id == series_id, ENROLMENT.c.person_id == person_id)).scalar()
         return None if status is None or status == "cancelled" else str(status)
 
+    def statuses(self, series_id: int, person_ids: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        ids = list(person_ids)
+        for start in range(0, len(ids), 500):
+            rows = self._conn.execute(_STATUSES, {"series_id": series_id,
+                                                  "people": ids[start:start + 500]})
+            found.update({r.person_id: r.status for r in rows})
+        return found
+
     def of_person(self, person_id: int) -> dict[int, str]:
         rows = self._conn.execute(select(ENROLMENT.c.series_id, ENROLMENT.c.status).where(
             ENROLMENT.c.person_id == person_id, ENROLMENT.c.status != "cancelled"))
@@ -254,6 +263,12 @@ class SqlReminderPreferences:
 
     def forget(self, person_id: int) -> None:
         self._conn.execute(delete(PREFERENCE).where(PREFERENCE.c.person_id == person_id))
+
+
+_STATUSES = select(ENROLMENT.c.person_id, ENROLMENT.c.status).where(
+    ENROLMENT.c.series_id == bindparam("series_id"),
+    ENROLMENT.c.person_id.in_(bindparam("people", expanding=True)),
+    ENROLMENT.c.status != "cancelled")
 
 
 def _request(row: Row[Any]) -> EnrolmentRequest:
