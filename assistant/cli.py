@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from assistant.bootstrap import App, build_app, migrate
+from assistant.bootstrap import App, MissingSecret, build_app, migrate
 from assistant.clock import Clock
 from assistant.config import Settings
 from assistant.i18n import translate
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         return 2
     try:
         return int(args.run(args) or 0)
-    except CommandError as refusal:
+    except (CommandError, MissingSecret) as refusal:
         print(f"error: {refusal}", file=sys.stderr)
         return 1
 

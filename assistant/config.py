@@ -27,6 +27,8 @@ class Settings:
     data_dir: Path
     secret_key: Secret
     log_level: str = "WARNING"
+    # Keys sealed text may still be under after a rotation (read, never written with).
+    previous_secret_keys: tuple[Secret, ...] = ()
     # Where `spoke serve` is reachable from readers' devices: links to files (Teams) use it.
     public_url: str = ""
     # How long a sender holds a row it is sending before another may retake it (a sender
@@ -43,6 +45,9 @@ class Settings:
                    secret_key=Secret(env.get("SPOKE_SECRET_KEY", "")),
                    log_level=env.get("SPOKE_LOG_LEVEL", "WARNING").upper(),
                    public_url=env.get("SPOKE_PUBLIC_URL", "").strip(),
+                   previous_secret_keys=tuple(
+                       Secret(k.strip()) for k in env.get("SPOKE_PREVIOUS_SECRET_KEYS", "").split(",")
+                       if k.strip()),
                    # Above the platforms' 15 s call timeout, or a slow send could overlap
                    # another replica's retake of the same row.
                    outbox_lease_seconds=_seconds(env, "SPOKE_OUTBOX_LEASE_SECONDS", 60.0,

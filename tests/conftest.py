@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.clock import FakeClock
+from assistant.sealing import Sealer
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.repositories import SqlStore
@@ -41,6 +42,9 @@ def database_url(engine: str, tmp_path: Path) -> Iterator[str]:
             yield url
 
 
+# Every test store seals what people type, as production does.
+TEST_SEALER = Sealer(["a key for the tests"])
+
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -53,7 +57,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def store_on(db_url: str) -> Iterator[SqlStore]:
     """A migrated store on each engine."""
     upgrade(db_url)
-    store = SqlStore(make_engine(db_url))
+    store = SqlStore(make_engine(db_url), TEST_SEALER)
     yield store
     store.close()
 
@@ -63,7 +67,7 @@ def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
     """A migrated SQLite store, for tests about behaviour rather than the engine."""
     url = f"sqlite:///{tmp_path / 'spoke.db'}"
     upgrade(url)
-    store = SqlStore(make_engine(url))
+    store = SqlStore(make_engine(url), TEST_SEALER)
     yield store
     store.close()
 

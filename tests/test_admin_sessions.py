@@ -52,6 +52,7 @@ def command_line(store: SqlStore, url: str, clock: FakeClock, tmp_path: Path,
     """`spoke ...` in this process: the database from DATABASE_URL, as in a shell."""
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("SPOKE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SPOKE_SECRET_KEY", "a key for the tests")
     # main() points the root logger at the stderr of the moment; pytest's capture comes and goes.
     monkeypatch.setattr("assistant.logs.configure", lambda level: None)
     with store.transaction() as uow:

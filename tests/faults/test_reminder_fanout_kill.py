@@ -276,6 +276,7 @@ async def start_replica(name: str, database_url: str, slack_api: InFlightSlackAp
     token = slack_api.token_for(name)
     env.update(DATABASE_URL=database_url, SPOKE_DATA_DIR=str(tmp_path), SLACK_BOT_TOKEN=token,
                SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack_api.url,
+               SPOKE_SECRET_KEY="the key both replicas share",
                SPOKE_OUTBOX_LEASE_SECONDS=str(LEASE_SECONDS),
                SPOKE_OUTBOX_TICK_SECONDS=str(TICK_SECONDS))
     stderr = tmp_path / f"serve-{name}.err"
