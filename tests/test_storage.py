@@ -23,6 +23,7 @@ from assistant.runtime import DialogState, NetworkInfo
 from storage.engine import make_engine
 from storage.repositories import SqlStore, SqlUnitOfWork
 from storage.tables import IdentityRow, PersonRow, ProcessedEventRow
+from tests.conftest import TEST_SEALER
 
 T = TypeVar("T")
 
@@ -549,7 +550,7 @@ def test_two_sqlite_writers_take_turns_instead_of_failing_with_database_is_locke
     """Each transaction reads then writes, the pattern a deferred BEGIN turns into
     "database is locked"; with BEGIN IMMEDIATE the writers queue and no update is lost."""
     save(sqlite_store, new_state(answers={"count": 0}), clock.now())
-    replicas = [SqlStore(make_engine(str(sqlite_store.engine.url))) for _ in range(2)]
+    replicas = [SqlStore(make_engine(str(sqlite_store.engine.url)), TEST_SEALER) for _ in range(2)]
     rounds = 25
     start = threading.Barrier(len(replicas))
 
