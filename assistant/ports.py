@@ -241,8 +241,8 @@ class Rsvps(Protocol):
         """Session id -> answer."""
         ...
     def forget(self, person_id: int) -> None: ...
-    def clear(self, session_id: int) -> None:
-        """A moved session asks everyone again."""
+    def clear_declined(self, session_id: int) -> None:
+        """A moved session asks again those who could not come at the old time."""
         ...
 
 

@@ -20,6 +20,7 @@ from assistant.services.reminders import describe_time, replan_person
 from assistant.services.schedule import Actor, add_session, cancel_session, reschedule
 from assistant.services.sessions import (
     answer_rsvp,
+    attend_one_session,
     cancel_place,
     decide_request,
     join_series,
@@ -46,6 +47,7 @@ ACTIONS: dict[str, Callable[[ServiceContext, int], Sequence[Part] | Refused]] = 
     "calendar": session_file,
     "series_calendar": series_file,
     "join": join_series,
+    "attend": attend_one_session,
     "cancel_place": cancel_place,
     "approve": lambda ctx, n: decide_request(ctx, n, approve=True),
     "decline": lambda ctx, n: decide_request(ctx, n, approve=False),

@@ -145,8 +145,9 @@ def test_sessions_lists_what_is_coming_in_the_readers_zone_and_language(
 
     assert chat.text.startswith(heading)
     assert when in chat.text
-    [register] = chat.options()
+    register, just_this_one = chat.options()
     assert (register.label, register.ref) == (button, f"act:join:{spring_series.id}")
+    assert just_this_one.ref.startswith("act:attend:")
 
 
 def test_the_french_listing_names_the_zone_once(store, clock):

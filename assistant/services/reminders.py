@@ -45,11 +45,10 @@ def plan_due_sessions(uow: UnitOfWork, now: datetime) -> int:
 
 def plan_session(uow: UnitOfWork, session: Session, now: datetime,
                  people: Sequence[int] | None = None) -> int:
-    """Plan the reminders of one session for everyone registered (or these people)."""
-    registered = set(uow.enrolments.registered(session.series_id))
-    wanted = [p for p in (people if people is not None else sorted(registered)) if p in registered]
+    """Plan the reminders of one session for everyone expected (or these people)."""
     answers = uow.rsvps.answers(session.id)
-    wanted = [p for p in wanted if answers.get(p) != "not_going"]
+    expected = set(audience(uow, session, answers))
+    wanted = [p for p in (people if people is not None else sorted(expected)) if p in expected]
     contacts = uow.people.contacts(wanted)
     preferences = uow.reminder_preferences.of(list(contacts))
     rows: list[Planned] = []
@@ -73,9 +72,20 @@ def plan_session(uow: UnitOfWork, session: Session, now: datetime,
     return len(rows)
 
 
+def audience(uow: UnitOfWork, session: Session,
+             answers: dict[int, str] | None = None) -> list[int]:
+    """Who a session's reminders and notices are for: the series' registered people who have
+    not said they cannot come, and people coming to this one session only."""
+    answers = uow.rsvps.answers(session.id) if answers is None else answers
+    registered = set(uow.enrolments.registered(session.series_id))
+    guests = {p for p, answer in answers.items() if answer == "going"}
+    return sorted((registered | guests) - {p for p, a in answers.items() if a == "not_going"})
+
+
 def replan_person(uow: UnitOfWork, person_id: int, series_id: int, now: datetime) -> None:
     """After someone enrols, answers an RSVP or changes their preferences: their rows for
-    the coming planned sessions of the series are brought up to date."""
+    the coming planned sessions of the series are brought up to date (and withdrawn for
+    sessions they are no longer expected at)."""
     for session in uow.schedule.upcoming([series_id], now, limit=20):
         if session.starts_at > now + PLANNING_HORIZON:
             break
@@ -108,9 +118,7 @@ def notify_registered(uow: UnitOfWork, session: Session, what: str, now: datetim
                       extra: dict[str, Any] | None = None) -> int:
     """Tell everyone registered for the series (who has not said they cannot come) that the
     session changed or was cancelled, once per session version."""
-    registered = uow.enrolments.registered(session.series_id)
-    answers = uow.rsvps.answers(session.id)
-    contacts = uow.people.contacts([p for p in registered if answers.get(p) != "not_going"])
+    contacts = uow.people.contacts(audience(uow, session))
     preferences = uow.reminder_preferences.of(list(contacts))
     rows = [Planned(dedupe_key=f"{what}:{session.id}:{session.sequence}:{person_id}",
                     person_id=person_id, identity=c.identity, address=c.address,
@@ -269,7 +277,9 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
     if session is None:
         return "withdrawn"
     series = lookups.series_of(session.series_id)
-    if series is None or lookups.place(series.id, contact.person_id) != "registered":
+    expected = (lookups.place(session.series_id, contact.person_id) == "registered"
+                or lookups.answer(session.id, contact.person_id) == "going")
+    if series is None or not expected:
         return "withdrawn"  # left the series (or the network) since
     if what == "session_cancelled":
         return Reply((Text(t("sessions.cancelled_notice", series=series.title,

@@ -160,7 +160,7 @@ def reschedule(uow: UnitOfWork, actor: Actor, session: Session, starts_at: datet
     moved = uow.schedule.update_session(session.id, {
         "starts_at": starts_at, "ends_at": starts_at + timedelta(minutes=duration_minutes)},
         now, new_version=True)
-    uow.rsvps.clear(session.id)  # a new time asks everyone again: the notice has the buttons
+    uow.rsvps.clear_declined(session.id)  # a new time may suit them: the notice asks
     _withdraw_all(uow, moved)
     notify_registered(uow, moved, "session_changed", now, {"old_starts_at": old.isoformat()})
     uow.audit.record(now, actor.reference, "session.moved", f"session:{session.id}",

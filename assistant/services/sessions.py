@@ -96,6 +96,8 @@ def _open_series_card(ctx: ServiceContext, series: Series, session: Session | No
         actions = (Option(ctx.t("sessions.action.leave_waitlist"), f"act:cancel_place:{series.id}"),)
     elif series.state in ("open", "full"):
         actions = (Option(ctx.t(f"sessions.action.join.{series.state}"), f"act:join:{series.id}"),)
+        if session is not None and series.state == "open" and not series.requires_approval:
+            actions += (Option(ctx.t("sessions.action.one_session"), f"act:attend:{session.id}"),)
     return Card(series.title, tuple(facts), actions)
 
 
@@ -256,13 +258,51 @@ def promote_from_waitlist(ctx: ServiceContext, series: Series) -> list[int]:
     return promote_waiting(ctx.uow, series, ctx.now)
 
 
+def attend_one_session(ctx: ServiceContext, session_id: int) -> list[Part] | Refused:
+    """Come to one session without a place in the whole series, while it has room."""
+    person = ctx.person
+    if person is None:
+        return Refused("profile.not_registered")
+    session = ctx.uow.schedule.session(session_id)
+    series = ctx.uow.schedule.hold_series(session.series_id) if session else None
+    if session is None or series is None or series.network not in _member_networks(ctx):
+        return _refuse(ctx, "sessions.not_yours", f"session:{session_id}")
+    if ctx.uow.enrolments.status(series.id, person.id) == "registered":
+        return answer_rsvp(ctx, session_id, "going")
+    if series.state != "open" or series.requires_approval:
+        return Refused("sessions.one_session.not_offered", {"series": series.title})
+    if session.state != "scheduled" or session.ends_at <= ctx.now:
+        return Refused("sessions.session_over" if session.state == "scheduled"
+                       else "sessions.session_cancelled")
+    if series.capacity is not None:
+        guests = [p for p, a in ctx.uow.rsvps.answers(session.id).items()
+                  if a == "going" and p != person.id]
+        taken = ctx.uow.enrolments.count(series.id, ("registered",)) + len(
+            [p for p in guests if ctx.uow.enrolments.status(series.id, p) != "registered"])
+        if taken >= series.capacity:
+            return Refused("sessions.one_session.full", {"series": series.title})
+    ctx.uow.rsvps.set(session.id, person.id, "going", ctx.now)
+    ctx.uow.audit.record(ctx.now, ctx.actor.identity, "rsvp.one_session", f"session:{session.id}")
+    replan_person(ctx.uow, person.id, series.id, ctx.now)
+    return [Text(ctx.t("sessions.one_session.done", series=series.title,
+                       when=describe_time(session, ctx.time_zone, ctx.t))),
+            File(f"echo-session-{session.id}.ics", "text/calendar",
+                 session_calendar(session, series, stamp=ctx.now, language=ctx.language),
+                 caption=ctx.t("sessions.calendar_caption"))]
+
+
 def answer_rsvp(ctx: ServiceContext, session_id: int, answer: str) -> list[Part] | Refused:
     person = ctx.person
     if person is None:
         return Refused("profile.not_registered")
     session = ctx.uow.schedule.session(session_id)
-    if session is None or ctx.uow.enrolments.status(session.series_id, person.id) != "registered":
+    expected = session is not None and (
+        ctx.uow.enrolments.status(session.series_id, person.id) == "registered"
+        or ctx.uow.rsvps.answer(session.id, person.id) is not None)  # a one-session guest
+    if session is None or not expected:
         return _refuse(ctx, "sessions.not_yours", f"session:{session_id}")
+    if answer == "going" and ctx.uow.enrolments.status(session.series_id, person.id) != "registered":
+        return attend_one_session(ctx, session_id)  # a guest coming back: room is counted again
     if session.state != "scheduled":
         return Refused("sessions.session_cancelled")
     if session.ends_at <= ctx.now:
@@ -271,14 +311,16 @@ def answer_rsvp(ctx: ServiceContext, session_id: int, answer: str) -> list[Part]
     ctx.uow.audit.record(ctx.now, ctx.actor.identity, f"rsvp.{answer}", f"session:{session.id}")
     replan_person(ctx.uow, person.id, session.series_id, ctx.now)
     when = describe_time(session, ctx.time_zone, ctx.t)
-    return [Text(ctx.t(f"sessions.rsvp.{answer}", when=when))]
+    guest = ctx.uow.enrolments.status(session.series_id, person.id) != "registered"
+    key = "sessions.rsvp.not_going_guest" if guest and answer == "not_going" else f"sessions.rsvp.{answer}"
+    return [Text(ctx.t(key, when=when))]
 
 
 def session_file(ctx: ServiceContext, session_id: int) -> list[Part] | Refused:
     """An .ics for one session, for people registered in its series (and its team)."""
     session = ctx.uow.schedule.session(session_id)
     series = ctx.uow.schedule.series(session.series_id) if session else None
-    if session is None or series is None or not _may_see(ctx, series):
+    if session is None or series is None or not _may_see(ctx, series, session.id):
         return _refuse(ctx, "sessions.not_yours", f"session:{session_id}")
     content = session_calendar(session, series, stamp=ctx.now, language=ctx.language)
     return [File(f"echo-session-{session.id}.ics", "text/calendar", content,
@@ -298,12 +340,14 @@ def _series_file(ctx: ServiceContext, series: Series, sessions: list[Session]) -
                 caption=ctx.t("sessions.series_calendar_caption"))
 
 
-def _may_see(ctx: ServiceContext, series: Series) -> bool:
+def _may_see(ctx: ServiceContext, series: Series, session_id: int | None = None) -> bool:
     person = ctx.person
     if person is None:
         return False
     if ctx.uow.enrolments.status(series.id, person.id) == "registered":
         return True
+    if session_id is not None and ctx.uow.rsvps.answer(session_id, person.id) == "going":
+        return True  # coming to this one session
     return series.network in team_networks(ctx)
 
 

@@ -231,8 +231,9 @@ class SqlRsvps:
     def forget(self, person_id: int) -> None:
         self._conn.execute(delete(RSVP).where(RSVP.c.person_id == person_id))
 
-    def clear(self, session_id: int) -> None:
-        self._conn.execute(delete(RSVP).where(RSVP.c.session_id == session_id))
+    def clear_declined(self, session_id: int) -> None:
+        self._conn.execute(delete(RSVP).where(RSVP.c.session_id == session_id,
+                                              RSVP.c.answer == "not_going"))
 
 
 class SqlReminderPreferences:
