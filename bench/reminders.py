@@ -32,7 +32,7 @@ Prints figures, asserts nothing. In one run on one machine:
   run are still pending or being sent (held by Retry-After, or another sender's batch), the
   sender sleeps until `next_due()` (at least 10 ms, at most 1 s) and goes on, until none is
   left. "pump rule" runs instead follow OutboxPump._run: keep going while a whole batch was
-  sent, else plan, then sleep until max(next_due, now + 1 s) (at most the 15 s tick).
+  claimed, else plan, then sleep until max(next_due, now + 1 s) (at most the 15 s tick).
 
 Runs, each on freshly planned rows, per engine (SQLite: one sender; PostgreSQL: two, as
 separate processes claiming with FOR UPDATE SKIP LOCKED): every --batches size (50, 200); on
@@ -384,23 +384,23 @@ async def sender_main(opts: argparse.Namespace) -> None:
     if profilers is not None:
         profilers[0].enable()
 
-    async def deliver() -> int:
+    async def deliver() -> tuple[int, int]:
         nonlocal sent_total
         began = time.perf_counter()
-        sent = await sender.deliver_due(opts.batch)
+        claimed, sent = await sender.deliver_round(opts.batch)
         deliver_s.append(time.perf_counter() - began)
         rss_kib.append(loadkit.memory_kib()[0])
         sent_total += sent
-        return sent
+        return claimed, sent
 
     last_wake = time.monotonic()
     while True:
         if opts.pump_rule:
             await sender.plan_reminders()  # as OutboxPump._run does on every wake
-            while await deliver() >= opts.batch:
+            while (await deliver())[0] >= opts.batch:
                 pass
         else:
-            while await deliver() > 0:
+            while (await deliver())[1] > 0:
                 pass
         if not await asyncio.to_thread(unfinished):
             break
@@ -661,7 +661,7 @@ def print_header(participants: int, postgres: str | None, batches: Sequence[int]
           "then runs at real speed: a Retry-After of 1 s costs a real second")
     print("  Loop: deliver_due until it returns 0, then sleep until next_due (10 ms-1 s) while rows "
           "are pending or being sent; 'pump rule': OutboxPump._run's loop (go on while a whole batch "
-          "was sent, else plan and sleep until max(next_due, now + 1 s))")
+          "was claimed, else plan and sleep until max(next_due, now + 1 s))")
     where = (f"a scratch database on {redacted(postgres)}" if postgres
              else "skipped (no --postgres URL or SPOKE_TEST_POSTGRES_URL)")
     print(f"  PostgreSQL: {where}")
