@@ -122,3 +122,59 @@ class ReminderPrefs:
     quiet_end: str = "08:00"
     work_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
     reminder_hour: str = "10:00"  # when the day-before (and week-before) message goes
+
+
+# --- case presentations --------------------------------------------------------------------
+
+CASE_STATES = ("draft", "submitted", "returned", "accepted", "scheduled", "presented",
+               "recommendations_sent", "withdrawn")
+CASE_TYPES = ("patient", "service_issue")
+AGE_BANDS = ("0-17", "18-29", "30-39", "40-49", "50-59", "60-69", "70-79", "80-89", "90+")
+SEXES = ("female", "male", "another", "not_stated")
+ACP_STATUSES = ("documented", "discussed", "not_yet", "unknown")
+# The de-identified part, in the order the network hears it (DOMAIN.md §5, part B), with the
+# longest each answer may be.
+CASE_TEXT_LIMITS = {"summary": 160, "diagnosis": 600, "symptoms": 600, "medications": 400,
+                    "psychosocial": 800, "acp_notes": 300, "tried": 600, "services": 300}
+QUESTION_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class CaseContent:
+    """Everything the presenter wrote. The identified part (setting, session) goes to the hub
+    team only; the rest is what the network sees. Sealed at rest as a whole."""
+
+    questions: tuple[str, ...]  # 1-3
+    case_type: str  # patient | service_issue
+    presenter_setting: str
+    summary: str
+    care_setting: str
+    symptoms: str
+    tried: str
+    age_band: str = ""  # patient cases
+    sex: str = ""
+    diagnosis: str = ""
+    acp_status: str = ""
+    acp_notes: str = ""
+    medications: str = ""
+    psychosocial: str = ""
+    services: str = ""
+    update_later: bool = False
+    # "Not identifying" overrides the presenter chose: kind and tier only, never the text.
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    author_id: int
+    network: str  # slug
+    series_id: int | None
+    session_id: int | None  # preferred, then scheduled
+    state: str
+    reference: str | None  # "CH-2025-014", given at acceptance
+    content: CaseContent
+    returned_reason: str
+    returned_fields: tuple[str, ...]
+    submitted_at: datetime | None
+    updated_at: datetime
