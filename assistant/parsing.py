@@ -32,6 +32,22 @@ class Invalid:
     args: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Flagged:
+    """An answer that may identify someone (a case presentation's). The engine offers the
+    author a safer version (`safer`, placeholders instead of what was found), typing the
+    answer again, or, unless `blocking` (a checksum-valid health number, an e-mail...),
+    keeping it with a one-line reason. `message` names what was found, masked; `kinds`
+    (categories and tiers, never text) goes to the audit log with the reason."""
+
+    original: str
+    safer: str
+    message: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    blocking: bool = False
+    kinds: tuple[str, ...] = ()
+
+
 class ParseContext(Protocol):
     """What a parser may know: the reader's language and zone, and the turn's moment
     (a value handed in by the turn, so parsers stay pure and tests control time)."""
@@ -48,3 +64,6 @@ class ParseContext(Protocol):
 
 class Parser(Protocol[T_co]):
     def __call__(self, text: str, ctx: ParseContext, /) -> Valid[T_co] | Invalid: ...
+
+
+Parsed = Valid[Any] | Invalid | Flagged

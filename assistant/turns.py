@@ -22,7 +22,7 @@ from assistant.i18n import Translator, normalise_language
 from assistant.messages import Part, Reply, Text
 from assistant.model import ConsentRecord
 from assistant.ports import Arrival, StaleState, Store, Unavailable, UnitOfWork
-from assistant.runtime import Dialog, DialogState, Directory, StepContext
+from assistant.runtime import Dialog, DialogState, Directory, Reopen, StepContext
 from assistant.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class TurnHandler:
         if state is not None:
             dialog = self._playbook.dialog(state.dialog)
             outcome = runtime.advance(dialog, state, event.action, self._step_context(ctx))
-            return self._settle(uow, ctx, dialog, outcome, state.revision)
+            return self._settle(uow, ctx, dialog, outcome, state.revision, state)
         routed = self._playbook.route(event, ctx)
         if isinstance(routed, HomePage):
             return _Said([Reply(routed.parts, surface="home")])
@@ -161,7 +161,7 @@ class TurnHandler:
         step_ctx = self._step_context(ctx)
         if saved is not None:  # a paused dialog (consent "not now") picks up where it was
             outcome = runtime.resume(dialog, saved, step_ctx, routed.lead)
-            return self._settle(uow, ctx, dialog, outcome, saved.revision)
+            return self._settle(uow, ctx, dialog, outcome, saved.revision, saved)
         outcome = runtime.start(dialog, step_ctx, dict(routed.preset or {}))
         outcome = replace(outcome, parts=(*routed.lead, *outcome.parts))
         return self._settle(uow, ctx, dialog, outcome, None)
@@ -178,15 +178,33 @@ class TurnHandler:
         return self._settle(uow, ctx, dialog, outcome, state.revision)
 
     def _settle(self, uow: UnitOfWork, ctx: ServiceContext, dialog: Dialog,
-                outcome: runtime.Outcome, seen_revision: int | None) -> _Said:
+                outcome: runtime.Outcome, seen_revision: int | None,
+                before: DialogState | None = None) -> _Said:
         key = ctx.actor.identity
         parts = list(outcome.parts)
+        for override in outcome.overrides:
+            # Which kinds of identifier the author judged not identifying, and why; never the
+            # text itself.
+            uow.audit.record(ctx.now, key, "identifier.override", f"dialog:{dialog.name}",
+                             dict(override))
         if outcome.state is not None:
             uow.conversations.save(key, outcome.state, ctx.now)
         elif seen_revision is not None:
             uow.conversations.delete(key, dialog.name, seen_revision)
-        if outcome.finished is not None and dialog.finish is not None:
-            parts += list(dialog.finish(outcome.finished, ctx))
+        if outcome.finished is None or dialog.finish is None:
+            return _Said([Reply(tuple(parts))] if parts else [], outcome.form_errors)
+        finished = dialog.finish(outcome.finished, ctx)
+        if not isinstance(finished, Reopen):
+            parts += list(finished)
+        elif before is not None:
+            # Not finished after all: the same conversation goes on at the answers named
+            # (saved afresh: the finished one was deleted above).
+            kept = replace(before, answers=dict(outcome.finished), proposed=None,
+                           pending_step=None, revision=0).without(*finished.ask_again)
+            reopened = runtime.resume(dialog, kept, self._step_context(ctx), tuple(finished.parts))
+            if reopened.state is not None:
+                uow.conversations.save(key, reopened.state, ctx.now)
+            parts = list(reopened.parts)
         return _Said([Reply(tuple(parts))] if parts else [], outcome.form_errors)
 
     def _service_context(self, uow: UnitOfWork, event: Event,

@@ -12,6 +12,7 @@ from assistant.runtime.steps import (
     Directory,
     Fill,
     NetworkInfo,
+    Reopen,
     Review,
     Say,
     Step,
@@ -21,6 +22,6 @@ from assistant.runtime.steps import (
 
 __all__ = [
     "REVIEW", "Answers", "Ask", "Choice", "Choose", "Confirm", "Dialog", "DialogState",
-    "Directory", "Fill", "NetworkInfo", "Outcome", "Review", "Say", "Step", "StepContext", "Sub",
+    "Directory", "Fill", "NetworkInfo", "Outcome", "Reopen", "Review", "Say", "Step", "StepContext", "Sub",
     "advance", "next_step", "resume", "start",
 ]

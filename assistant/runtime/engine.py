@@ -13,7 +13,7 @@ from typing import Any
 
 from assistant.events import Action, ConversationStarted, FormSubmitted, UserChose, UserSaid
 from assistant.messages import Card, Fact, Form, FormField, Option, Part, Question, Text
-from assistant.parsing import Invalid, Valid
+from assistant.parsing import Flagged, Invalid, Valid
 from assistant.runtime.state import REVIEW, DialogState
 from assistant.runtime.steps import (
     Ask,
@@ -31,6 +31,7 @@ from assistant.runtime.words import change_target, command_in, fold, split_many,
 MAX_INPUT = 2000
 HELP_AFTER_REFUSALS = 3
 SUGGEST, KEEP, SKIP, SUBMIT, CHANGE = "__suggest__", "__keep__", "__skip__", "__submit__", "change="
+OVERRIDES = "__overrides__"  # answers kept although flagged: step and kinds, for the record
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Outcome:
     cancelled: bool = False
     # Field key -> translated reason, for a form the front-end shows again with the errors.
     form_errors: dict[str, str] | None = None
+    # "Not identifying" decisions taken in this turn, for the audit log: step, kinds, reason.
+    overrides: tuple[dict[str, Any], ...] = ()
 
 
 def start(dialog: Dialog, ctx: StepContext, preset: dict[str, Any] | None = None) -> Outcome:
@@ -115,6 +118,8 @@ def _on_text(dialog: Dialog, state: DialogState, text: str, ctx: StepContext) ->
     target = change_target(text)
     if target is not None:
         return _change(dialog, state, target, ctx)
+    if state.proposed is not None and "flag" in state.proposed:
+        return _on_flag_text(dialog, state, text, ctx)
     if state.proposed is not None:
         decision = yes_or_no(text)
         if decision is None and fold(text) in ("1", "2"):  # the numbered Yes / No buttons
@@ -153,6 +158,8 @@ def _on_click(dialog: Dialog, state: DialogState, ref: str, ctx: StepContext,
         return _repeat(dialog, state, ctx, [Text(ctx.t("runtime.stale"))])
     if typed is not None:
         return _on_text(dialog, state, typed, ctx)
+    if state.proposed is not None and "flag" in state.proposed:
+        return _on_flag_choice(dialog, state, value, ctx)
     if state.proposed is not None:
         if value not in ("yes", "no"):
             return _repeat(dialog, state, ctx, [Text(ctx.t("runtime.stale"))])
@@ -184,7 +191,7 @@ def _on_click(dialog: Dialog, state: DialogState, ref: str, ctx: StepContext,
 # --- answering ---------------------------------------------------------------------------
 
 
-def _parse(step: Step, text: str, ctx: StepContext) -> Valid[Any] | Invalid:
+def _parse(step: Step, text: str, ctx: StepContext) -> Valid[Any] | Invalid | Flagged:
     if isinstance(step, Choose):
         return _parse_choice(step, text, ctx)
     if isinstance(step, Confirm):
@@ -222,10 +229,16 @@ def _match_choice(word: str, choices: list[Choice], ctx: StepContext) -> Choice 
     return starts[0] if len(starts) == 1 else None
 
 
-def _take(dialog: Dialog, state: DialogState, step: Step, result: Valid[Any] | Invalid,
+def _take(dialog: Dialog, state: DialogState, step: Step, result: Valid[Any] | Invalid | Flagged,
           ctx: StepContext) -> Outcome:
     if isinstance(result, Invalid):
         return _refuse(dialog, state, ctx, result)
+    if isinstance(result, Flagged):
+        # Kept in the (sealed) dialog state only until the author decides; never echoed.
+        proposed = {"value": result.safer, "original": result.original,
+                    "message": result.message, "args": _format_args(result.args, ctx),
+                    "flag": {"blocking": result.blocking, "kinds": list(result.kinds)}}
+        return _repeat(dialog, replace(state, proposed=proposed, asked=state.asked + 1), ctx, [])
     if isinstance(step, Choose) and not step.many and result.value in step.pause_on:
         paused = replace(state, paused=True)
         return Outcome(paused, (Text(ctx.t(step.pause_on[result.value])),))
@@ -255,6 +268,61 @@ def _settle_proposal(dialog: Dialog, state: DialogState, agreed: bool, ctx: Step
     return _repeat(dialog, state, ctx, [Text(ctx.t("runtime.try_again"))])
 
 
+# --- an answer that may identify someone ------------------------------------------------
+
+FLAG_CHOICES = ("yes", "no", "keep")  # use the safer version, type it again, not identifying
+MAX_REASON = 200
+
+
+def _on_flag_choice(dialog: Dialog, state: DialogState, value: str, ctx: StepContext) -> Outcome:
+    assert state.proposed is not None
+    flag = state.proposed["flag"]
+    if value not in FLAG_CHOICES or state.proposed.get("asking_reason") or (
+            value == "keep" and flag["blocking"]):
+        return _repeat(dialog, state, ctx, [Text(ctx.t("runtime.stale"))])
+    if value == "keep":
+        proposed = {**state.proposed, "asking_reason": True}
+        return _repeat(dialog, replace(state, proposed=proposed, asked=state.asked + 1), ctx, [])
+    return _settle_proposal(dialog, state, value == "yes", ctx)
+
+
+def _on_flag_text(dialog: Dialog, state: DialogState, text: str, ctx: StepContext) -> Outcome:
+    """A reason, when one was asked for; otherwise a numbered choice, yes/no, or simply the
+    answer typed again (which is checked again)."""
+    assert state.proposed is not None
+    step = _pending(dialog, state)
+    if state.proposed.get("asking_reason"):
+        reason = " ".join(text.split())
+        if not reason or len(reason) > MAX_REASON:
+            return _refuse(dialog, state, ctx, Invalid("runtime.flag.reason_needed",
+                                                       {"max": MAX_REASON}))
+        if step is None:
+            return _ask_next(dialog, replace(state, proposed=None), ctx, [])
+        override = {"step": step.key, "kinds": state.proposed["flag"]["kinds"], "reason": reason}
+        noted = [*state.answers.get(OVERRIDES, []), {"step": step.key,
+                                                     "kinds": override["kinds"]}]
+        kept = replace(state, answers={**state.answers, OVERRIDES: noted})
+        outcome = _store(dialog, kept, step, state.proposed["original"], ctx)
+        return replace(outcome, overrides=(override,))
+    folded = fold(text)
+    if folded.isdigit():  # a button's number, never an answer of its own
+        if 1 <= int(folded) <= len(_flag_options(state)):
+            return _on_flag_choice(dialog, state, _flag_options(state)[int(folded) - 1], ctx)
+        return _refuse(dialog, state, ctx, Invalid("runtime.flag.pick"))
+    decision = yes_or_no(text)
+    if decision is not None:
+        return _settle_proposal(dialog, state, decision, ctx)
+    if step is None:
+        return _ask_next(dialog, replace(state, proposed=None), ctx, [])
+    retyped = replace(state, proposed=None)
+    return _take(dialog, retyped, step, _parse(step, text, _ctx(ctx, retyped)), ctx)
+
+
+def _flag_options(state: DialogState) -> tuple[str, ...]:
+    assert state.proposed is not None
+    return FLAG_CHOICES[:2] if state.proposed["flag"]["blocking"] else FLAG_CHOICES
+
+
 def _prune(dialog: Dialog, state: DialogState, ctx: StepContext) -> DialogState:
     """Drop answers to steps that no longer apply (role changed away from "other")."""
     # Answers a form gave are kept even though their one-at-a-time steps are not asked.
@@ -282,6 +350,10 @@ def _on_form(dialog: Dialog, state: DialogState, step: Fill, values: dict[str, s
         result = _parse(field_step, text, _ctx(ctx, state))
         if isinstance(result, Invalid):
             errors[key] = ctx.t(result.message, **result.args)
+        elif isinstance(result, Flagged):
+            # A form has no room for the three choices: say what was found (masked) and let
+            # the author edit it there.
+            errors[key] = ctx.t(result.message, **_format_args(result.args, ctx))
         else:
             accepted[key] = result.value  # derived values are shown back in the form itself
     if errors:
@@ -453,6 +525,13 @@ def _question(dialog: Dialog, state: DialogState, step: Step, ctx: StepContext) 
     def option(label: str, value: str) -> Option:
         return Option(label, f"{dialog.name}:{step.key}:{state.nonce}:{value}")
 
+    if state.proposed is not None and "flag" in state.proposed:
+        if state.proposed.get("asking_reason"):
+            return Question(ctx.t("runtime.flag.reason", max=MAX_REASON))
+        text = ctx.t(state.proposed["message"], **state.proposed["args"])
+        labels = {"yes": "runtime.flag.replace", "no": "runtime.flag.edit",
+                  "keep": "runtime.flag.keep"}
+        return Question(text, tuple(option(ctx.t(labels[v]), v) for v in _flag_options(state)))
     if state.proposed is not None:
         text = ctx.t(state.proposed["message"], **state.proposed["args"])
         return Question(text, (option(ctx.t("runtime.yes"), "yes"), option(ctx.t("runtime.no"), "no")))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.events import Hints
 from assistant.i18n import Translator
-from assistant.parsing import Invalid, Valid
+from assistant.parsing import Flagged, Invalid, Valid
 
 if TYPE_CHECKING:
     from assistant.services.context import ServiceContext
@@ -94,7 +94,7 @@ class StepContext:
 
 Prompt = str | Callable[[StepContext], str]
 When = Callable[[Answers], bool]
-ParseFn = Callable[[str, StepContext], Valid[Any] | Invalid]
+ParseFn = Callable[[str, StepContext], Valid[Any] | Invalid | Flagged]
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,16 @@ class Review:
     submit: str = "runtime.review.submit"
 
 
-Finish = Callable[[Answers, "ServiceContext"], Sequence[Any]]
+@dataclass(frozen=True)
+class Reopen:
+    """What `finish` returns when the answers cannot be used as they are (a submission
+    refused): the conversation is kept, these answers are asked again, nothing is lost."""
+
+    parts: Sequence[Any]
+    ask_again: tuple[str, ...] = ()
+
+
+Finish = Callable[[Answers, "ServiceContext"], "Sequence[Any] | Reopen"]
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 
 
