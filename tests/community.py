@@ -13,6 +13,15 @@ from assistant.services.schedule import Actor, add_series, add_session
 OPERATOR = Actor("cli", None)
 
 
+def open_networks(store: Store, now: datetime) -> None:
+    """Two plain open networks, for tests that want no demo data around."""
+    with store.transaction() as uow:
+        for slug, name in (("care-homes", "Care Homes ECHO"),
+                           ("palliative-essentials", "Palliative Care Essentials ECHO")):
+            uow.networks.add(slug, name, ("Registered nurse",), "open", "v1",
+                             {"en": "Agreement.", "fr": "Accord."}, now)
+
+
 def member(store: Store, now: datetime, user: str, *, network: str = "care-homes",
            role: str = "participant", zone: str = "Europe/London", language: str = "en",
            platform: str = "console", address: dict[str, Any] | None = None,

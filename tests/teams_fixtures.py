@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,17 @@ def card_text(activity: dict[str, Any]) -> str:
 
 @pytest.fixture
 async def teams(sqlite_store: SqlStore, clock: FakeClock, tmp_path: Path) -> AsyncIterator[TeamsSpoke]:
+    async with serve_teams(sqlite_store, clock, tmp_path) as spoke:
+        yield spoke
+
+
+@asynccontextmanager
+async def serve_teams(sqlite_store: SqlStore, clock: FakeClock, tmp_path: Path, secret_key: str = "",
+                      public_url: str = "") -> AsyncIterator[TeamsSpoke]:
+    """`spoke serve`'s web app with Teams configured, beside the local Bot Framework mocks."""
     async with BotFrameworkIdentity(clock=clock) as identity, BotConnectorMock(identity) as connector:
-        core = build_app(Settings(database_url="sqlite://", data_dir=tmp_path, secret_key=Secret("")),
+        core = build_app(Settings(database_url="sqlite://", data_dir=tmp_path,
+                                  secret_key=Secret(secret_key), public_url=public_url),
                          clock=clock, store=seeded(sqlite_store, clock))
         settings = TeamsSettings(app_id=DEFAULT_APP_ID, app_password=Secret(DEFAULT_APP_PASSWORD),
                                  openid_metadata_url=identity.openid_metadata_url,

@@ -8,26 +8,18 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from icalendar import Calendar
 
-from adapters.teams.config import TeamsSettings
 from adapters.teams.translate import REF
-from adapters.web.server import build_web_app
-from assistant.bootstrap import build_app
 from assistant.clock import FakeClock
-from assistant.config import Secret, Settings
 from assistant.downloads import DownloadLinks
 from assistant.housekeeping import forget_expired_downloads
 from assistant.messages import File
 from storage.repositories import SqlStore
 from tests.community import enrol, series, session
-from tests.harness import seeded
-from tests.teams_activities import DEFAULT_APP_ID, DEFAULT_TENANT, card_submit
-from tests.teams_fixtures import IDENTITY, TeamsSpoke
-from tests.teams_mock import DEFAULT_APP_PASSWORD, BotConnectorMock, BotFrameworkIdentity
+from tests.teams_activities import card_submit
+from tests.teams_fixtures import IDENTITY, TeamsSpoke, serve_teams
 
 PUBLIC_URL = "https://spoke.example.org"
 CALENDAR = File("echo.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
@@ -72,22 +64,9 @@ def test_an_altered_or_forged_link_opens_nothing(sqlite_store: SqlStore, clock: 
 @pytest.fixture
 async def teams_with_links(sqlite_store: SqlStore, clock: FakeClock,
                            tmp_path: Path) -> AsyncIterator[TeamsSpoke]:
-    async with BotFrameworkIdentity(clock=clock) as identity, BotConnectorMock(identity) as connector:
-        core = build_app(Settings(database_url="sqlite://", data_dir=tmp_path,
-                                  secret_key=Secret("a key every replica shares"),
-                                  public_url=PUBLIC_URL),
-                         clock=clock, store=seeded(sqlite_store, clock))
-        settings = TeamsSettings(app_id=DEFAULT_APP_ID, app_password=Secret(DEFAULT_APP_PASSWORD),
-                                 openid_metadata_url=identity.openid_metadata_url,
-                                 token_url=identity.token_url,
-                                 allowed_tenants=frozenset({DEFAULT_TENANT}))
-        app, serving = build_web_app(core, None, settings, tick_seconds=3600)
-        server = TestServer(app, host="127.0.0.1", port=0)
-        await server.start_server()
-        async with aiohttp.ClientSession() as http:
-            yield TeamsSpoke(http, str(server.make_url("")).rstrip("/"), clock, sqlite_store,
-                             serving, identity, connector)
-        await server.close()
+    async with serve_teams(sqlite_store, clock, tmp_path, secret_key="a key every replica shares",
+                           public_url=PUBLIC_URL) as spoke:
+        yield spoke
 
 
 async def test_add_to_calendar_on_teams_sends_a_link_that_downloads_the_ics(

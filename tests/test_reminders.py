@@ -19,14 +19,14 @@ from assistant.i18n import format_moment, translate
 from assistant.messages import Outgoing
 from assistant.model import ReminderPrefs, Series, Session
 from assistant.outbox import Sender
-from assistant.ports import SendResult, Sent, Store
+from assistant.ports import SendResult, Sent
 from assistant.reminder_times import in_quiet_hours
 from assistant.services.context import Refused
 from assistant.services.schedule import cancel_session, change_link, reschedule
 from storage.engine import make_engine
 from storage.repositories import SqlStore
 from storage.tables import OutboxRow
-from tests.community import OPERATOR, enrol, member, series, session
+from tests.community import OPERATOR, enrol, member, open_networks, series, session
 from tests.harness import ChatHarness
 
 OUTBOX = OutboxRow.__table__
@@ -43,14 +43,6 @@ MONDAY_1PM = at("2025-06-09T12:00:00Z")
 
 
 # --- the hub, its readers and a recording notifier -------------------------------------------
-
-def open_networks(store: Store, now: datetime) -> None:
-    with store.transaction() as uow:
-        for slug, name in (("care-homes", "Care Homes ECHO"),
-                           ("palliative-essentials", "Palliative Care Essentials ECHO")):
-            uow.networks.add(slug, name, ("Registered nurse",), "open", "v1",
-                             {"en": "Agreement.", "fr": "Accord."}, now)
-
 
 class Inbox:
     """A notifier that records every message and the moment it went."""

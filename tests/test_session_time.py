@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from assistant.i18n import catalogue, translate
 from assistant.parsers import duration_minutes, join_url, session_start
 from assistant.parsing import Invalid, Parser, Valid
+from tests.test_parsers import accepted, refusal
 
 ASSISTANT = Path(__file__).resolve().parents[1] / "assistant"
 # Monday 23 November 2026: 10:00 in London (GMT), 05:00 in Toronto (EST, UTC-5).
@@ -31,16 +32,6 @@ class Context:
     language: str = "en"
     time_zone: str | None = LONDON
     now: datetime = MONDAY_MORNING_UTC
-
-
-def accepted(result: Valid[Any] | Invalid) -> Any:
-    assert isinstance(result, Valid), result
-    return result.value
-
-
-def refusal(result: Valid[Any] | Invalid) -> str:
-    assert isinstance(result, Invalid), result
-    return result.message
 
 
 # session_start: what facilitators type

@@ -37,7 +37,7 @@ from storage.migrate import upgrade
 from storage.repositories import SqlStore
 from storage.scratch import scratch_database
 from storage.tables import AuditRow, OutboxRow
-from tests.community import OPERATOR, enrol, member, series, session
+from tests.community import OPERATOR, enrol, member, open_networks, series, session
 from tests.harness import ChatHarness
 
 AUDIT, OUTBOX = AuditRow.__table__, OutboxRow.__table__
@@ -48,14 +48,6 @@ NEXT_THURSDAY_1PM = datetime(2025, 6, 12, 12, 0, tzinfo=UTC)
 
 
 # --- a hub with two networks -----------------------------------------------------------------
-
-def open_networks(store: Store, now: datetime) -> None:
-    with store.transaction() as uow:
-        for slug, name in (("care-homes", "Care Homes ECHO"),
-                           ("palliative-essentials", "Palliative Care Essentials ECHO")):
-            uow.networks.add(slug, name, ("Registered nurse",), "open", "v1",
-                             {"en": "Agreement.", "fr": "Accord."}, now)
-
 
 @pytest.fixture
 def store(sqlite_store: SqlStore, clock: FakeClock) -> SqlStore:
