@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from assistant.messages import File, Outgoing, Reply
 from assistant.model import (
+    Case,
+    CaseContent,
     ConsentRecord,
     Membership,
     ParticipantRow,
@@ -297,6 +299,8 @@ class UnitOfWork(Protocol):
     def reminder_preferences(self) -> ReminderPreferences: ...
     @property
     def downloads(self) -> Downloads: ...
+    @property
+    def cases(self) -> Cases: ...
 
 
 class Store(Protocol):
@@ -328,3 +332,50 @@ SendResult = Sent | RetryLater | Unreachable
 
 class Notifier(Protocol):
     async def send(self, message: Outgoing) -> SendResult: ...
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """A stored case with what only the review workflow needs: the draft it came from, its
+    revision (a write against an older one is stale), and who opened it for review, when."""
+
+    case: Case
+    draft_key: str
+    revision: int
+    created_at: datetime
+    review_started_at: datetime | None
+    reviewer_id: int | None
+
+
+class Cases(Protocol):
+    """Case presentations from submission on. The content and the reason for a return are
+    sealed at rest; states, ids and times are not."""
+
+    def add(self, author_id: int, network: str, series_id: int | None, session_id: int | None,
+            content: CaseContent, draft_key: str, at: datetime) -> CaseRecord:
+        """A newly submitted case; raises StaleState if another turn just submitted a case
+        from the same draft (the rerun finds it)."""
+        ...
+    def get(self, case_id: int) -> CaseRecord | None: ...
+    def hold(self, case_id: int) -> CaseRecord | None:
+        """The case, locked until the transaction ends (an author's edit and a facilitator's
+        opening it must not cross)."""
+        ...
+    def by_draft_key(self, draft_key: str) -> CaseRecord | None: ...
+    def update(self, case_id: int, changes: Mapping[str, Any], seen_revision: int,
+               at: datetime) -> CaseRecord:
+        """Change these columns (`state`, `series_id`, `session_id`, `reference`, `content` (a
+        CaseContent), `returned` ((reason, fields) or None), `submitted_at`,
+        `review_started_at`, `reviewer_id`) and bump the revision; raises StaleState if the
+        case moved past `seen_revision`."""
+        ...
+    def of_author(self, person_id: int) -> list[CaseRecord]:
+        """Newest first."""
+        ...
+    def for_networks(self, networks: Sequence[str], states: Sequence[str]) -> list[CaseRecord]:
+        """Cases in these networks and states, oldest submission first."""
+        ...
+    def next_reference(self, code: str, year: int) -> int:
+        """The next number for references `CODE-YEAR-NNN`: one more than the highest given.
+        Callers in one transaction are served one at a time."""
+        ...

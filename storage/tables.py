@@ -248,3 +248,33 @@ class AuditRow(SQLModel, table=True):
     action: str = Field(max_length=60)
     subject: str = Field(max_length=200)
     detail: dict[str, Any] = _json()
+
+
+class CasePresentationRow(SQLModel, table=True):
+    """A case presentation from submission on (drafts live in the conversation state).
+
+    Everything the presenter wrote is one sealed JSON value (`content`), and so is the team's
+    reason for returning it (`returned`): only ids, states, times and the reference are in
+    clear. `draft_key` names the draft it came from, so submitting it twice makes one case.
+    `revision` grows with every change (a stale write is refused, and notices are keyed by
+    it)."""
+
+    __tablename__ = "case_presentation"
+    __table_args__ = (Index("ix_case_presentation_network_state", "network_id", "state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    author_id: int = Field(foreign_key="person.id", index=True)
+    network_id: int = Field(foreign_key="network.id")
+    series_id: int | None = Field(default=None, foreign_key="series.id")
+    session_id: int | None = Field(default=None, foreign_key="session.id", index=True)
+    state: str = Field(max_length=24)
+    reference: str | None = Field(default=None, unique=True, max_length=24)
+    draft_key: str = Field(unique=True, max_length=200)
+    content: dict[str, Any] = _json()
+    returned: dict[str, Any] | None = _json(lambda: None, nullable=True)
+    revision: int = 1
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+    submitted_at: datetime | None = _when(nullable=True)
+    review_started_at: datetime | None = _when(nullable=True)
+    reviewer_id: int | None = Field(default=None, foreign_key="person.id")

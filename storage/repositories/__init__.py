@@ -12,6 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from assistant.ports import Unavailable
 from assistant.sealing import Sealer
+from storage.repositories.cases import SqlCases
 from storage.repositories.conversations import SqlConversations, SqlProcessedEvents
 from storage.repositories.networks import SqlNetworks, text_hash
 from storage.repositories.outbox import SqlAudit, SqlDownloads, SqlOutbox
@@ -42,6 +43,7 @@ class SqlUnitOfWork:
         self.rsvps = SqlRsvps(conn)
         self.reminder_preferences = SqlReminderPreferences(conn)
         self.downloads = SqlDownloads(conn)
+        self.cases = SqlCases(conn, sealer)
 
 
 class SqlStore:
