@@ -11,11 +11,12 @@ from assistant.services.context import ServiceContext
 from assistant.turns import Routed
 from dialogs import commands
 from dialogs.account import CONSENT, DELETE_MY_DATA, LANGUAGE, NETWORKS, PROFILE
+from dialogs.case_presentation import CASE_PRESENTATION
 from dialogs.registration import REGISTRATION
 from dialogs.sessions import ADD_SESSION, CHANGE_SESSION, REMINDERS, act
 
 DIALOGS: tuple[Dialog, ...] = (REGISTRATION, PROFILE, NETWORKS, CONSENT, LANGUAGE, DELETE_MY_DATA,
-                               REMINDERS, ADD_SESSION, CHANGE_SESSION)
+                               REMINDERS, ADD_SESSION, CHANGE_SESSION, CASE_PRESENTATION)
 
 
 class Playbook:

@@ -70,6 +70,31 @@ def _sessions(ctx: ServiceContext) -> Routed:
     return [Text(ctx.t(result.message))] if isinstance(result, Refused) else result
 
 
+def _case(ctx: ServiceContext) -> Routed:
+    """Start a case presentation, or pick up the draft put aside."""
+    networks = sorted(slug for slug, status in ctx.directory.memberships.items()
+                      if status == "active")
+    if not networks:
+        return [Text(ctx.t("case.no_network"))]
+    series = {s.id: s for s in ctx.uow.schedule.series_of(networks)}
+    sessions = [{"id": s.id, "network": series[s.series_id].network,
+                 "label": f"{series[s.series_id].title}: {ctx.t.datetime(s.starts_at, ctx.time_zone)}"}
+                for s in ctx.uow.schedule.upcoming(list(series), ctx.now, 8)]
+    preset: dict[str, object] = {"_sessions": sessions, "_started": ctx.now.isoformat()}
+    if len(networks) == 1:
+        preset["network"] = networks[0]
+    return StartDialog("case", preset=preset)
+
+
+def _discard_case(ctx: ServiceContext) -> Routed:
+    draft = ctx.uow.conversations.load(ctx.actor.identity, "case")
+    if draft is None:
+        return [Text(ctx.t("case.no_draft"))]
+    ctx.uow.conversations.delete(ctx.actor.identity, "case", draft.revision)
+    ctx.uow.audit.record(ctx.now, ctx.actor.identity, "case.draft_discarded", "case:draft")
+    return [Text(ctx.t("case.discarded"))]
+
+
 def _approvals(ctx: ServiceContext) -> Routed:
     result = requests_to_approve(ctx)
     return [Text(ctx.t(result.message))] if isinstance(result, Refused) else result
@@ -110,6 +135,10 @@ COMMANDS: tuple[Command, ...] = (
             lambda ctx: StartDialog("delete_my_data")),
     Command("sessions", frozenset({"sessions", "session", "seances", "seance", "my sessions",
                                    "mes seances", "calendar", "calendrier", "agenda"}), _sessions),
+    Command("case", frozenset({"case", "cas", "present a case", "new case", "my draft",
+                               "presenter un cas", "nouveau cas", "mon brouillon"}), _case),
+    Command("discard_case", frozenset({"discard case", "delete draft", "supprimer le cas",
+                                       "supprimer mon brouillon"}), _discard_case),
     Command("approvals", frozenset({"approvals", "requests", "approbations", "demandes"}),
             _approvals),
     Command("reminders", frozenset({"reminders", "reminder", "rappels", "rappel",

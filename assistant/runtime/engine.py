@@ -108,6 +108,9 @@ def _on_text(dialog: Dialog, state: DialogState, text: str, ctx: StepContext) ->
     if command == "help":
         return _help(dialog, state, ctx)
     if command == "cancel":
+        if dialog.keep_on_cancel:
+            return Outcome(replace(state, paused=True, proposed=None),
+                           (Text(ctx.t(dialog.cancelled)),), cancelled=True)
         return Outcome(None, (Text(ctx.t(dialog.cancelled)),), cancelled=True)
     if command == "back":
         return _back(dialog, state, ctx)

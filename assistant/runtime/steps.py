@@ -204,6 +204,8 @@ class Dialog:
     finish: Finish | None = None
     review: Review | None = None
     cancelled: str = "runtime.cancelled"
+    # "cancel" pauses instead of discarding: the answers wait for the dialog to be started again.
+    keep_on_cancel: bool = False
     migrations: Mapping[int, Migration] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
