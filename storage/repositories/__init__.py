@@ -36,7 +36,7 @@ class SqlUnitOfWork:
         self.networks = SqlNetworks(conn)
         self.memberships = SqlMemberships(conn)
         self.consents = SqlConsents(conn)
-        self.outbox = SqlOutbox(conn)
+        self.outbox = SqlOutbox(conn, sealer)
         self.audit = SqlAudit(conn)
         self.schedule = SqlSchedule(conn)
         self.enrolments = SqlEnrolments(conn)

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from assistant.messages import File, Outgoing, Reply, reply_from_json, reply_to_json
 from assistant.ports import Planned
+from assistant.sealing import Sealer
 from storage.tables import AuditRow, DownloadRow, OutboxRow
 
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
@@ -20,14 +21,24 @@ DOWNLOAD = DownloadRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlOutbox:
-    def __init__(self, conn: Connection) -> None:
+    """A message's words are sealed at rest when a sealer is configured (they may quote a
+    case); the recipe of a planned reminder holds only ids and is kept readable."""
+
+    def __init__(self, conn: Connection, sealer: Sealer | None = None) -> None:
         self._conn = conn
+        self._sealer = sealer
+
+    def _seal(self, value: dict[str, Any]) -> dict[str, Any]:
+        return self._sealer.seal(value) if self._sealer else value
+
+    def _open(self, stored: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._sealer.open(stored)) if self._sealer else dict(stored)
 
     def add(self, identity: str, address: dict[str, Any], reply: Reply, dedupe_key: str,
             due_at: datetime) -> None:
         self._conn.execute(_ADD, {
             "dedupe_key": dedupe_key, "identity": identity, "address": address,
-            "payload": reply_to_json(reply), "status": "pending", "due_at": due_at,
+            "payload": self._seal(reply_to_json(reply)), "status": "pending", "due_at": due_at,
             "created_at": due_at})
 
     def claim(self, worker: str, now: datetime, lease_until: datetime, batch: int,
@@ -57,9 +68,10 @@ class SqlOutbox:
                        OUTBOX.c.due_at, OUTBOX.c.attempts, OUTBOX.c.status)).all()
         rows = sorted((r for r in rows if r.status == "sending"),
                       key=lambda r: (r.due_at, r.id))  # RETURNING promises no order
-        return [Outgoing(r.id, r.identity, dict(r.address), reply_from_json(r.payload), r.attempts,
-                         r.payload.get("compose"))
-                for r in rows]
+        opened = [(r, self._open(r.payload)) for r in rows]
+        return [Outgoing(r.id, r.identity, dict(r.address), reply_from_json(payload), r.attempts,
+                         payload.get("compose"))
+                for r, payload in opened]
 
     def sent(self, row_ids: Sequence[int], at: datetime,
              refs: Mapping[int, str] | None = None) -> None:
