@@ -60,7 +60,7 @@ class Playbook(Protocol):
         """What to do with an event when no dialog is waiting for an answer."""
         ...
 
-    def act(self, ref: str, ctx: ServiceContext) -> Sequence[Part]:
+    def act(self, ref: str, ctx: ServiceContext) -> Sequence[Part] | StartDialog:
         """A one-shot button (`act:...`: I'll attend, add to calendar), pressed at any time."""
         ...
 
@@ -156,6 +156,10 @@ class TurnHandler:
             return _Said([Reply(routed.parts, surface="home")])
         if not isinstance(routed, StartDialog):
             return _Said([Reply(tuple(routed))] if routed else [])
+        return self._start(uow, ctx, routed)
+
+    def _start(self, uow: UnitOfWork, ctx: ServiceContext, routed: StartDialog) -> _Said:
+        key = ctx.actor.identity
         dialog = self._playbook.dialog(routed.dialog)
         saved = uow.conversations.load(key, dialog.name)
         step_ctx = self._step_context(ctx)
@@ -169,8 +173,12 @@ class TurnHandler:
     def _act(self, uow: UnitOfWork, ctx: ServiceContext, ref: str,
              state: DialogState | None) -> _Said:
         """A reminder's button works whatever conversation is open; the open question is
-        asked again after it, so nothing in progress is lost."""
-        parts = tuple(self._playbook.act(ref, ctx))
+        asked again after it, so nothing in progress is lost. A button may also start a
+        conversation of its own (return a case with a reason)."""
+        acted = self._playbook.act(ref, ctx)
+        if isinstance(acted, StartDialog):
+            return self._start(uow, ctx, acted)
+        parts = tuple(acted)
         if state is None or not self._playbook.knows(state.dialog):
             return _Said([Reply(parts)] if parts else [])
         dialog = self._playbook.dialog(state.dialog)

@@ -8,15 +8,18 @@ from assistant.events import Event
 from assistant.messages import Part
 from assistant.runtime import Dialog
 from assistant.services.context import ServiceContext
-from assistant.turns import Routed
+from assistant.turns import Routed, StartDialog
 from dialogs import commands
 from dialogs.account import CONSENT, DELETE_MY_DATA, LANGUAGE, NETWORKS, PROFILE
+from dialogs.buttons import act
 from dialogs.case_presentation import CASE_PRESENTATION
+from dialogs.case_review import RETURN_CASE
 from dialogs.registration import REGISTRATION
-from dialogs.sessions import ADD_SESSION, CHANGE_SESSION, REMINDERS, act
+from dialogs.sessions import ADD_SESSION, CHANGE_SESSION, REMINDERS
 
 DIALOGS: tuple[Dialog, ...] = (REGISTRATION, PROFILE, NETWORKS, CONSENT, LANGUAGE, DELETE_MY_DATA,
-                               REMINDERS, ADD_SESSION, CHANGE_SESSION, CASE_PRESENTATION)
+                               REMINDERS, ADD_SESSION, CHANGE_SESSION, CASE_PRESENTATION,
+                               RETURN_CASE)
 
 
 class Playbook:
@@ -35,7 +38,7 @@ class Playbook:
     def route(self, event: Event, ctx: ServiceContext) -> Routed:
         return commands.route(event, ctx)
 
-    def act(self, ref: str, ctx: ServiceContext) -> list[Part]:
+    def act(self, ref: str, ctx: ServiceContext) -> list[Part] | StartDialog:
         return act(ref, ctx)
 
 

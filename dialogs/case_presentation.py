@@ -130,6 +130,23 @@ def _patient(answers: Answers) -> bool:
     return answers.get("case_type") == "patient"
 
 
+def draft_preset(ctx: ServiceContext) -> dict[str, Any] | None:
+    """What a new draft starts with: the reader's networks' coming sessions to choose from
+    (and the network, when there is only one). None when they are in no network."""
+    networks = sorted(slug for slug, status in ctx.directory.memberships.items()
+                      if status == "active")
+    if not networks:
+        return None
+    series = {s.id: s for s in ctx.uow.schedule.series_of(networks)}
+    sessions = [{"id": s.id, "network": series[s.series_id].network,
+                 "label": f"{series[s.series_id].title}: {ctx.t.datetime(s.starts_at, ctx.time_zone)}"}
+                for s in ctx.uow.schedule.upcoming(list(series), ctx.now, 8)]
+    preset: dict[str, Any] = {"_sessions": sessions, "_started": ctx.now.isoformat()}
+    if len(networks) == 1:
+        preset["network"] = networks[0]
+    return preset
+
+
 # --- preview and submission -----------------------------------------------------------------
 
 def _preview(ctx: StepContext) -> str:
@@ -184,8 +201,9 @@ def _submit(answers: Answers, ctx: ServiceContext) -> Sequence[Part] | Reopen:
         return Reopen((Text(ctx.t("case.check.blocked")),), ask_again=("preview",))
     session = answers.get("session")
     session_id = int(session) if session and session != ANY_SESSION else None
+    draft_key = str(answers.get("_draft_key") or f"{ctx.actor.identity}:{answers.get('_started', '')}")
     result = submit_case(ctx, content, str(answers.get("network", "")), None, session_id,
-                         draft_key=f"{ctx.actor.identity}:{answers.get('_started', '')}")
+                         draft_key=draft_key)
     if isinstance(result, Refused):
         missing = [key for key in (result.args or {}).get("fields", []) if key in CONTENT_STEPS]
         return Reopen((Text(ctx.t(result.message, **(result.args or {}))),),

@@ -15,6 +15,7 @@ from assistant.events import (
 )
 from assistant.messages import Card, Fact, Part, Text
 from assistant.runtime.words import command_in, fold
+from assistant.services.cases import cases_to_review, my_cases
 from assistant.services.context import Refused, ServiceContext
 from assistant.services.personal_data import export_my_data
 from assistant.services.sessions import (
@@ -25,6 +26,7 @@ from assistant.services.sessions import (
 )
 from assistant.turns import HomePage, Routed, StartDialog
 from dialogs.account import consent_card, profile_card
+from dialogs.case_presentation import draft_preset
 from dialogs.sessions import team_series_preset, team_sessions_preset
 
 
@@ -72,18 +74,20 @@ def _sessions(ctx: ServiceContext) -> Routed:
 
 def _case(ctx: ServiceContext) -> Routed:
     """Start a case presentation, or pick up the draft put aside."""
-    networks = sorted(slug for slug, status in ctx.directory.memberships.items()
-                      if status == "active")
-    if not networks:
+    preset = draft_preset(ctx)
+    if preset is None:
         return [Text(ctx.t("case.no_network"))]
-    series = {s.id: s for s in ctx.uow.schedule.series_of(networks)}
-    sessions = [{"id": s.id, "network": series[s.series_id].network,
-                 "label": f"{series[s.series_id].title}: {ctx.t.datetime(s.starts_at, ctx.time_zone)}"}
-                for s in ctx.uow.schedule.upcoming(list(series), ctx.now, 8)]
-    preset: dict[str, object] = {"_sessions": sessions, "_started": ctx.now.isoformat()}
-    if len(networks) == 1:
-        preset["network"] = networks[0]
     return StartDialog("case", preset=preset)
+
+
+def _my_cases(ctx: ServiceContext) -> Routed:
+    result = my_cases(ctx)
+    return [Text(ctx.t(result.message, **(result.args or {})))] if isinstance(result, Refused) else result
+
+
+def _cases_to_review(ctx: ServiceContext) -> Routed:
+    result = cases_to_review(ctx)
+    return [Text(ctx.t(result.message, **(result.args or {})))] if isinstance(result, Refused) else result
 
 
 def _discard_case(ctx: ServiceContext) -> Routed:
@@ -137,6 +141,9 @@ COMMANDS: tuple[Command, ...] = (
                                    "mes seances", "calendar", "calendrier", "agenda"}), _sessions),
     Command("case", frozenset({"case", "cas", "present a case", "new case", "my draft",
                                "presenter un cas", "nouveau cas", "mon brouillon"}), _case),
+    Command("my_cases", frozenset({"my cases", "mes cas"}), _my_cases),
+    Command("review_cases", frozenset({"review cases", "cases to review", "cases",
+                                       "cas a examiner", "examiner les cas"}), _cases_to_review),
     Command("discard_case", frozenset({"discard case", "delete draft", "supprimer le cas",
                                        "supprimer mon brouillon"}), _discard_case),
     Command("approvals", frozenset({"approvals", "requests", "approbations", "demandes"}),

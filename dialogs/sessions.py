@@ -30,7 +30,6 @@ from assistant.services.sessions import (
 )
 
 NOTHING = "nothing"
-_ID = re.compile(r"[1-9][0-9]{0,8}")  # ASCII digits that fit any integer column
 
 
 def shown(result: Sequence[Part] | Refused, ctx: ServiceContext) -> list[Part]:
@@ -52,21 +51,6 @@ ACTIONS: dict[str, Callable[[ServiceContext, int], Sequence[Part] | Refused]] = 
     "approve": lambda ctx, n: decide_request(ctx, n, approve=True),
     "decline": lambda ctx, n: decide_request(ctx, n, approve=False),
 }
-
-
-def act(ref: str, ctx: ServiceContext) -> list[Part]:
-    """A button that does one thing at once (`act:going:12`). The number is only a claim:
-    each service checks that this reader may do this to that session or series."""
-    _, _, rest = ref.partition(":")
-    name, _, number = rest.partition(":")
-    action = ACTIONS.get(name)
-    if action is None or not _ID.fullmatch(number):
-        ctx.uow.audit.record(ctx.now, ctx.actor.identity, "action.refused", "button",
-                             {"reason": "unknown"})
-        return [Text(ctx.t("runtime.stale_idle"))]
-    if ctx.person is None:
-        return [Text(ctx.t("commands.register_first"))]
-    return shown(action(ctx, int(number)), ctx)
 
 
 # --- reminder preferences -------------------------------------------------------------------
