@@ -12,13 +12,14 @@ from calendar import monthrange
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.bootstrap import App, MissingSecret, build_app, migrate
 from assistant.clock import Clock
 from assistant.config import Settings
 from assistant.i18n import translate
-from assistant.model import NETWORK_STATES, RECURRENCES, ROLES, SERIES_STATES, Series, Session
+from assistant.model import CASE_STATES, NETWORK_STATES, RECURRENCES, ROLES, SERIES_STATES, Series, Session
 from assistant.ports import UnitOfWork
 from assistant.services.context import Refused
 from assistant.services.schedule import (
@@ -110,6 +111,7 @@ def _parser(settings: Settings, clock: Clock | None = None) -> argparse.Argument
 
     _series_commands(admin, with_app)
     _session_commands(admin, with_app)
+    _case_commands(admin, with_app)
 
     for frontend in entry_points(group="spoke.frontends"):
         frontend.load()(commands, open_app)
@@ -376,6 +378,90 @@ def _list_sessions(app: App, args: argparse.Namespace) -> int:
         print(f"{session.id}  {series.name}  {local:%Y-%m-%d %H:%M} {series.time_zone}  "
               f"{session.state}  {registered} registered")
     print(f"{len(rows)} coming session(s)")
+    return 0
+
+
+# --- case presentations ----------------------------------------------------------------------
+
+def _case_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
+                   with_app: Wrap) -> None:
+    from assistant.case_export import FORMATS
+
+    case = admin.add_parser("case", help="case presentations").add_subparsers(
+        title="case commands")
+    export = case.add_parser("export", help="a case as a file: the de-identified part to share "
+                                            "on screen, or the full record for the hub")
+    export.add_argument("case_id", metavar="CASE_ID")
+    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument("--part", default="deidentified", choices=["deidentified", "full"])
+    export.add_argument("--output", metavar="FILE",
+                        help="default: case-<reference or id>-<part>.<format> here")
+    export.add_argument("--lang", default="en", choices=["en", "fr"])
+    export.add_argument("--tz", default="UTC", help="zone of the session time in the full "
+                                                    "record (default UTC)")
+    export.add_argument("--force", action="store_true", help="replace an existing file")
+    export.set_defaults(run=with_app(_export_case))
+
+    listing = case.add_parser("list", help="a network's cases: numbers and states, no case text")
+    listing.add_argument("--network", required=True)
+    listing.add_argument("--state", choices=[s for s in CASE_STATES if s != "draft"])
+    listing.set_defaults(run=with_app(_list_cases))
+
+
+def _export_case(app: App, args: argparse.Namespace) -> int:
+    """The operator may export any case; the export is audited, never its content."""
+    from assistant.case_export import export_bytes, export_name
+    from assistant.events import Actor as Speaker
+    from assistant.events import Hints
+    from assistant.i18n import Translator
+    from assistant.runtime import Directory
+    from assistant.services.cases import _network_name, _session_when
+    from assistant.services.context import ServiceContext
+
+    number = _whole_number(args.case_id, "CASE_ID")
+    zone = _zone(args.tz)
+    t = Translator(args.lang)
+    now = app.clock.now()
+    with app.store.transaction() as uow:
+        record = uow.cases.get(number)
+        if record is None:
+            raise CommandError(f"there is no case {number}")
+        case = record.case
+        ctx = ServiceContext(uow=uow, actor=Speaker("cli"), now=now, t=t,
+                             hints=Hints(time_zone=zone),
+                             directory=Directory(networks=uow.networks.all), person=None,
+                             address={})
+        full = args.part == "full"
+        content = export_bytes(
+            case, args.format, args.part, t,
+            presenter=uow.people.get(case.author_id) if full else None,
+            session_when=_session_when(ctx, case, zone, t) if full else "",
+            network_name=_network_name(ctx, case.network))
+        path = Path(args.output or export_name(case, args.part, args.format))
+        try:
+            with open(path, "wb" if args.force else "xb") as handle:
+                handle.write(content)
+        except FileExistsError:
+            raise CommandError(f"{path} already exists: --force replaces it") from None
+        except OSError as error:
+            raise CommandError(f"cannot write {path}: {error.strerror}") from None
+        uow.audit.record(now, "cli", "case.exported", f"case:{case.id}",
+                         {"part": args.part, "format": args.format})
+    print(f"case {case.id} ({args.part}) written to {path}")
+    return 0
+
+
+def _list_cases(app: App, args: argparse.Namespace) -> int:
+    """Numbers, references, states and dates only: case text stays out of terminals and logs."""
+    states = [args.state] if args.state else [s for s in CASE_STATES if s != "draft"]
+    with app.store.transaction() as uow:
+        _network(uow, args.network)
+        records = uow.cases.for_networks([args.network], states)
+    for record in records:
+        case = record.case
+        submitted = f"{case.submitted_at:%Y-%m-%d}" if case.submitted_at else "-"
+        print(f"{case.id}  {case.reference or '-'}  {case.state}  {submitted}")
+    print(f"{len(records)} case(s)")
     return 0
 
 
