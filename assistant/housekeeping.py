@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from assistant.clock import Clock
 from assistant.ports import Store
+from assistant.services import draft_care
 
 # Platforms redeliver within minutes (Slack: 3 retries; Teams: seconds), so an hour of
 # delivery ids is enough to recognise every redelivery.
@@ -21,3 +22,9 @@ def forget_expired_downloads(store: Store, clock: Clock) -> int:
     """Files offered by link are deleted once their links expire."""
     with store.transaction() as uow:
         return uow.downloads.purge(clock.now())
+
+
+def care_for_drafts(store: Store, clock: Clock) -> draft_care.DraftCare:
+    """Nudges for drafts meant for a near session, warnings then deletion for abandoned
+    drafts, and cases kept past their time purged (DOMAIN.md §4-§5)."""
+    return draft_care.care_for_drafts(store, clock.now())

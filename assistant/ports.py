@@ -51,6 +51,10 @@ class Conversations(Protocol):
         ...
     def delete(self, key: str, dialog: str, revision: int) -> None: ...
     def delete_all(self, key: str) -> None: ...
+    def idle(self, dialog: str, before: datetime) -> list[IdleState]:
+        """Every state of this dialog last saved at or before `before`, oldest first (drafts
+        left alone, for housekeeping)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -379,3 +383,18 @@ class Cases(Protocol):
         """The next number for references `CODE-YEAR-NNN`: one more than the highest given.
         Callers in one transaction are served one at a time."""
         ...
+    def purge_before(self, session_ended_before: datetime, submitted_before: datetime,
+                     keep_states: Sequence[str]) -> dict[int, str]:
+        """Delete cases whose session ended before `session_ended_before`, and cases with no
+        session submitted before `submitted_before`; cases in `keep_states` stay. Returns the
+        deleted ids with the state each was in."""
+        ...
+
+
+@dataclass(frozen=True)
+class IdleState:
+    """A stored dialog state with its conversation key and when it was last saved."""
+
+    key: str
+    state: DialogState
+    updated_at: datetime

@@ -9,17 +9,18 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assistant.model import Case, CaseContent
 from assistant.ports import CaseRecord, StaleState
 from assistant.sealing import Sealer
 from storage.repositories.people import _network_id
-from storage.tables import CasePresentationRow, NetworkRow
+from storage.tables import CasePresentationRow, NetworkRow, SessionRow
 
 CASE = CasePresentationRow.__table__  # type: ignore[attr-defined]
 NETWORK = NetworkRow.__table__  # type: ignore[attr-defined]
+SESSION = SessionRow.__table__  # type: ignore[attr-defined]
 _WITH_NETWORK = select(CASE, NETWORK.c.slug.label("network")).join(
     NETWORK, NETWORK.c.id == CASE.c.network_id)
 _CONTENT_FIELDS = frozenset(f.name for f in dataclasses.fields(CaseContent))
@@ -110,6 +111,19 @@ class SqlCases:
             CASE.c.reference.startswith(prefix, autoescape=True))).scalars()
         numbers = [int(tail) for ref in given if (tail := ref[len(prefix):]).isdigit()]
         return max(numbers, default=0) + 1
+
+    def purge_before(self, session_ended_before: datetime, submitted_before: datetime,
+                     keep_states: Sequence[str]) -> dict[int, str]:
+        ended = select(SESSION.c.id).where(SESSION.c.ends_at < session_ended_before)
+        unscheduled = and_(CASE.c.session_id.is_(None),
+                           func.coalesce(CASE.c.submitted_at, CASE.c.created_at) < submitted_before)
+        doomed = {row.id: row.state for row in self._conn.execute(
+            select(CASE.c.id, CASE.c.state).where(
+                or_(CASE.c.session_id.in_(ended), unscheduled),
+                CASE.c.state.not_in(list(keep_states))))}
+        if doomed:
+            self._conn.execute(delete(CASE).where(CASE.c.id.in_(list(doomed))))
+        return doomed
 
     def _record(self, row: Any) -> CaseRecord:
         returned = self._open(row.returned) if row.returned is not None else None

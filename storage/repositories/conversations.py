@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from assistant.ports import StaleState
+from assistant.ports import IdleState, StaleState
 from assistant.runtime import DialogState
 from assistant.sealing import Sealer
 from storage.repositories._sql import insert_ignoring_duplicates
@@ -78,6 +78,13 @@ class SqlConversations:
 
     def delete_all(self, key: str) -> None:
         self._conn.execute(delete(STATE).where(STATE.c.conversation_key == key))
+
+    def idle(self, dialog: str, before: datetime) -> list[IdleState]:
+        rows = self._conn.execute(
+            select(STATE).where(STATE.c.dialog == dialog, STATE.c.updated_at <= before)
+            .order_by(STATE.c.updated_at, STATE.c.id)).mappings()
+        return [IdleState(row["conversation_key"], self._state(row), row["updated_at"])
+                for row in rows]
 
     def _state(self, row: object) -> DialogState:
         r = dict(row)  # type: ignore[call-overload]
