@@ -80,6 +80,8 @@ CASE_ACTIONS: dict[str, Callable[[ServiceContext, int], Acted]] = {
     "case_presented": mark_presented,
     "case_export": export_case,
     "case_export_full": lambda ctx, n: export_case(ctx, n, "full"),
+    "case_export_pdf": lambda ctx, n: export_case(ctx, n, "deidentified", "pdf"),
+    "case_export_docx": lambda ctx, n: export_case(ctx, n, "deidentified", "docx"),
     "case_edit": _edit,
 }
 

@@ -131,3 +131,25 @@ def test_someone_else_pressing_a_case_button_is_refused(sqlite_store: SqlStore,
         assert "Heart failure" not in ben.text and "breathlessness" not in ben.text
     with store.transaction() as uow:
         assert uow.cases.get(mine.id).case.state == "submitted"  # type: ignore[union-attr]
+
+
+def test_the_team_exports_the_deidentified_case_as_a_pdf_for_screen_sharing(
+        sqlite_store: SqlStore, clock: FakeClock) -> None:
+    from assistant.messages import File
+
+    store = seeded(sqlite_store, clock)
+    member(store, clock.now(), "amira")
+    member(store, clock.now(), "fay", role="facilitator")
+    draft_and_submit(ChatHarness(store, clock, user="amira"))
+    with store.transaction() as uow:
+        [record] = uow.cases.for_networks(["care-homes"], ["submitted"])
+    fay = ChatHarness(store, clock, user="fay")
+    fay.send(UserChose(f"act:case_accept:{record.case.id}"))
+    fay.send(UserChose(f"act:case_export_pdf:{record.case.id}"))
+    [pdf] = [p for p in fay.parts if isinstance(p, File)]
+    assert pdf.media_type == "application/pdf" and pdf.content.startswith(b"%PDF")
+    assert pdf.name.endswith("-deidentified.pdf")
+    ben = ChatHarness(store, clock, user="ben")
+    member(store, clock.now(), "ben")
+    ben.send(UserChose(f"act:case_export_pdf:{record.case.id}"))
+    assert not any(isinstance(p, File) for p in ben.parts)

@@ -700,7 +700,8 @@ def test_authors_see_their_cases_and_the_team_sees_what_waits(quick: Hub) -> Non
     assert waiting[0] == Text(en("cases.review.intro", count=2))
     assert [c.title for c in waiting[1:]] == [f"Case {second.id}", "Case CH-2025-001"]
     assert [o.ref for o in waiting[2].actions] == [f"act:case_schedule:{first.id}",
-                                                   f"act:case_export:{first.id}"]
+                                                   f"act:case_export:{first.id}",
+                                                   f"act:case_export_pdf:{first.id}"]
     assert quick.run("olga", cases_to_review) == [Text(en("cases.review.none"))]
     assert quick.run("bruno", cases_to_review) == Refused("cases.team_only")
 
@@ -771,7 +772,7 @@ def test_the_deidentified_markdown_leaves_out_who_presents_and_from_where(quick:
     quick.run("henri", accept_case, case.id)
     [file] = quick.run("henri", export_case, case.id)
     assert isinstance(file, File)
-    assert (file.name, file.media_type) == ("case-CH-2025-001.md", "text/markdown")
+    assert (file.name, file.media_type) == ("case-CH-2025-001-deidentified.md", "text/markdown")
     text = file.content.decode("utf-8")
 
     assert text.startswith("# Case CH-2025-001\n\n*Patient case* · Care Homes ECHO\n\n"
@@ -795,7 +796,8 @@ def test_the_full_markdown_adds_the_identified_part(quick: Hub) -> None:
     assert "- **Présenté par:** Amira Test, Registered nurse, Test Care Home" in text
     assert "- **Milieu de la personne qui présente:** Établissement de soins palliatifs" in text
     assert "- **Vérification des identifiants:** Vérifié par Spoke, 1 dérogation." in text
-    assert audit(quick.store)[-1][1:] == ("case.exported", f"case:{case.id}", {"part": "full"})
+    assert audit(quick.store)[-1][1:] == ("case.exported", f"case:{case.id}",
+                                          {"part": "full", "format": "md"})
 
 
 def test_markdown_is_pure_and_skips_empty_fields() -> None:

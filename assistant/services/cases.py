@@ -535,21 +535,27 @@ def cases_to_review(ctx: ServiceContext) -> list[Part] | Refused:
     return parts
 
 
+MEDIA_TYPES = {"md": "text/markdown", "pdf": "application/pdf",
+               "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+
+
 def export_case(ctx: ServiceContext, case_id: int,
-                part: Literal["deidentified", "full"] = "deidentified") -> list[Part] | Refused:
-    """The case as a Markdown file: the de-identified part, to share on screen in the
-    session, or the full record for the hub."""
+                part: Literal["deidentified", "full"] = "deidentified",
+                fmt: Literal["md", "docx", "pdf"] = "md") -> list[Part] | Refused:
+    """The case as a file: the de-identified part, to share on screen in the session (a PDF
+    reads best there), or the full record for the hub."""
+    from assistant.case_export import export_bytes, export_name
+
     record = ctx.uow.cases.get(case_id)
     if record is None or _viewer(ctx, record.case) is None:
         return _refuse(ctx, f"case:{case_id}", f"export_{part}")
     case = record.case
-    text = case_markdown(case, part, ctx.t, presenter=ctx.uow.people.get(case.author_id),
-                         session_when=_session_when(ctx, case, ctx.time_zone, ctx.t),
-                         network_name=_network_name(ctx, case.network))
-    name = f"case-{case.reference or case.id}{'-full' if part == 'full' else ''}.md"
+    content = export_bytes(case, fmt, part, ctx.t, presenter=ctx.uow.people.get(case.author_id),
+                           session_when=_session_when(ctx, case, ctx.time_zone, ctx.t),
+                           network_name=_network_name(ctx, case.network))
     ctx.uow.audit.record(ctx.now, ctx.actor.identity, "case.exported", f"case:{case.id}",
-                         {"part": part})
-    return [File(name, "text/markdown", text.encode("utf-8"),
+                         {"part": part, "format": fmt})
+    return [File(export_name(case, part, fmt), MEDIA_TYPES[fmt], content,
                  caption=ctx.t(f"cases.export.caption.{part}"))]
 
 
@@ -679,6 +685,7 @@ def _actions(ctx: ServiceContext, record: CaseRecord, viewer: str) -> tuple[Opti
         if case.state == "scheduled":
             actions.append(Option(t("cases.action.presented"), f"act:case_presented:{case.id}"))
         actions.append(Option(t("cases.action.export"), f"act:case_export:{case.id}"))
+        actions.append(Option(t("cases.action.export_pdf"), f"act:case_export_pdf:{case.id}"))
         return tuple(actions)
     return ()
 
