@@ -69,6 +69,23 @@ def _edit(ctx: ServiceContext, case_id: int) -> Acted:
     return StartDialog(DRAFT, preset=preset, lead=lead)
 
 
+def _present_at(ctx: ServiceContext, session_id: int) -> Acted:
+    """"Present a case" on a reminder: a new draft with that session already chosen (or the
+    draft put aside, when there is one: nothing is overwritten)."""
+    session = ctx.uow.schedule.session(session_id)
+    series = ctx.uow.schedule.series(session.series_id) if session else None
+    preset = draft_preset(ctx)
+    if session is None or series is None or preset is None \
+            or ctx.directory.memberships.get(series.network) != "active":
+        return Refused("sessions.not_yours")
+    if ctx.uow.conversations.load(ctx.actor.identity, DRAFT) is not None:
+        return StartDialog(DRAFT)  # picks up the draft in progress
+    if not any(s["id"] == session.id for s in preset["_sessions"]):
+        return Refused("sessions.session_over")
+    return StartDialog(DRAFT, preset={**preset, "network": series.network,
+                                      "session": str(session.id)})
+
+
 CASE_ACTIONS: dict[str, Callable[[ServiceContext, int], Acted]] = {
     "case_open": start_review,
     "case_accept": accept_case,
@@ -83,6 +100,7 @@ CASE_ACTIONS: dict[str, Callable[[ServiceContext, int], Acted]] = {
     "case_export_pdf": lambda ctx, n: export_case(ctx, n, "deidentified", "pdf"),
     "case_export_docx": lambda ctx, n: export_case(ctx, n, "deidentified", "docx"),
     "case_edit": _edit,
+    "case_for": _present_at,
 }
 
 

@@ -145,3 +145,31 @@ def test_the_draft_in_french(sqlite_store: SqlStore, clock: FakeClock) -> None:
     assert chat.tr("runtime.flag.replace", "fr") in [o.label for o in chat.options()]
     chat.pick(chat.tr("runtime.flag.replace", "fr"))
     assert "93" not in chat.answers["summary"] and "90+" in chat.answers["summary"]
+
+
+def test_present_a_case_on_a_reminder_starts_a_draft_for_that_session(amira: ChatHarness) -> None:
+    from assistant.events import UserChose
+
+    with amira.store.transaction() as uow:  # type: ignore[attr-defined]
+        spring = uow.schedule.series_named("care-homes", "spring")
+        assert spring is not None
+        [thursday] = uow.schedule.sessions_of(spring.id)
+    amira.send(UserChose(f"act:case_for:{thursday.id}"))
+    amira.expect_said("case.intro")
+    assert amira.answers["session"] == str(thursday.id)
+    amira.say("What can we do for her breathlessness?")
+    amira.pick("case.case_type.patient")
+    amira.pick("fields.care_setting.hospice")
+    amira.expect_question("summary")  # the session was chosen by the button
+
+
+def test_present_a_case_for_another_networks_session_is_refused(amira: ChatHarness) -> None:
+    from assistant.events import UserChose
+
+    other = series(amira.store, amira.clock.now(), name="elsewhere",  # type: ignore[arg-type]
+                   network="palliative-essentials")
+    far = session(amira.store, amira.clock.now(), other,  # type: ignore[arg-type]
+                  datetime(2025, 6, 12, 16, 0, tzinfo=UTC))
+    amira.send(UserChose(f"act:case_for:{far.id}"))
+    amira.expect_said("sessions.not_yours")
+    assert amira.state() is None

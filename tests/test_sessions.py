@@ -206,7 +206,8 @@ def test_the_listing_shows_a_registered_readers_place_and_answer(store, clock):
     chat.say("sessions")
     assert f"{en('sessions.your_place')}: {en('sessions.place.going')}" in chat.text
     assert [o.ref for o in chat.options()] == [f"act:going:{thursday.id}", f"act:not_going:{thursday.id}",
-                                               f"act:calendar:{thursday.id}"]
+                                               f"act:calendar:{thursday.id}",
+                                               f"act:case_for:{thursday.id}"]
 
 
 # --- capacity, the waiting list and approval ------------------------------------------------

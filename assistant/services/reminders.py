@@ -352,6 +352,8 @@ def session_card(session: Session, series: Series, network: str, zone: str, t: T
                              Option(t("sessions.action.calendar"), f"act:calendar:{session.id}")]
     if kind in ("day", "week", "hour"):
         actions.append(Option(t("sessions.action.cancel_place"), f"act:cancel_place:{series.id}"))
+    if kind in ("day", "week", "listing"):
+        actions.append(Option(t("sessions.action.present_case"), f"act:case_for:{session.id}"))
     return Card(heading, tuple(facts), tuple(actions))
 
 
