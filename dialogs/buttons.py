@@ -8,7 +8,7 @@ import re
 
 from assistant.messages import Part, Text
 from assistant.services.cases import schedule_from_ref
-from assistant.services.context import Refused, ServiceContext
+from assistant.services.context import ServiceContext
 from assistant.turns import StartDialog
 from dialogs.case_review import CASE_ACTIONS
 from dialogs.sessions import ACTIONS as SESSION_ACTIONS
@@ -36,4 +36,4 @@ def act(ref: str, ctx: ServiceContext) -> list[Part] | StartDialog:
     return shown(result, ctx)
 
 
-__all__ = ["ACTIONS", "Refused", "act"]
+__all__ = ["ACTIONS", "act"]
