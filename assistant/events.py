@@ -57,7 +57,16 @@ class HomeOpened:
     """The person opened the app's home page (Slack's App Home tab)."""
 
 
-Action = UserSaid | UserChose | FormSubmitted | ConversationStarted | HomeOpened
+@dataclass(frozen=True)
+class FileOffered:
+    """The person sent a file or a photo. Nothing of it is kept (no name, link or content):
+    it could identify someone. `with_text` says words came with it; they are not read either,
+    so the person is asked to send them again on their own."""
+
+    with_text: bool = False
+
+
+Action = UserSaid | UserChose | FormSubmitted | ConversationStarted | HomeOpened | FileOffered
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from assistant.events import (
     ConversationStarted,
     Event,
+    FileOffered,
     FormSubmitted,
     HomeOpened,
     UserChose,
     UserSaid,
 )
 from assistant.messages import Card, Fact, Part, Text
+from assistant.runtime.engine import refused_file
 from assistant.runtime.words import command_in, fold
 from assistant.services.cases import cases_to_review, my_cases
 from assistant.services.context import Refused, ServiceContext
@@ -165,6 +167,8 @@ def route(event: Event, ctx: ServiceContext) -> Routed:
         return _greet(ctx)
     if isinstance(action, HomeOpened):
         return home_page(ctx)
+    if isinstance(action, FileOffered):
+        return [Text(ctx.t(refused_file(action.with_text))), *_menu(ctx)]
     if isinstance(action, UserChose | FormSubmitted):
         # A button from a conversation that has ended (or a forged one): change nothing.
         return [Text(ctx.t("runtime.stale_idle")), *_menu(ctx)]

@@ -6,7 +6,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assistant.events import Action, Actor, Event, FormSubmitted, Hints, HomeOpened, UserChose, UserSaid
+from assistant.events import (
+    Action,
+    Actor,
+    Event,
+    FileOffered,
+    FormSubmitted,
+    Hints,
+    HomeOpened,
+    UserChose,
+    UserSaid,
+)
 
 # Slack shows a modal's field errors from the acknowledgement itself ("inline").
 CAPABILITIES = frozenset({"buttons", "forms", "home", "inline_form_errors"})
@@ -36,16 +46,17 @@ def from_event(body: dict[str, Any], hints: Hints) -> Event | None:
     team = str(body.get("team_id") or event.get("team") or "")
     user = str(event.get("user") or "")
     kind = event.get("type")
-    if not team or not user or event.get("bot_id") or event.get("subtype"):
+    offered = _file_offered(event)
+    if not team or not user or event.get("bot_id") or (event.get("subtype") and offered is None):
         return None
     address: dict[str, Any] = {"team": team, "user": user}
     action: Action
     if kind == "message" and event.get("channel_type") == "im":
         address["channel"] = event.get("channel")
-        action = UserSaid(decode(str(event.get("text") or "")))
+        action = offered or UserSaid(decode(str(event.get("text") or "")))
     elif kind == "app_mention":
         # Answered in the direct-message channel: a channel never sees personal data.
-        action = UserSaid(decode(str(event.get("text") or "")) or "help")
+        action = offered or UserSaid(decode(str(event.get("text") or "")) or "help")
     elif kind == "app_home_opened" and event.get("tab") == "home":
         address["channel"] = event.get("channel")
         action = HomeOpened()
@@ -53,6 +64,15 @@ def from_event(body: dict[str, Any], hints: Hints) -> Event | None:
         return None
     return Event(f"slack:{body.get('event_id')}", identity(team, user), action, address, hints,
                  CAPABILITIES)
+
+
+def _file_offered(event: dict[str, Any]) -> FileOffered | None:
+    """A shared file or photo (subtype `file_share`, or `files` on the message): refused
+    whole. Neither the file's id, name or link nor the words sent with it go any further."""
+    if event.get("subtype") not in (None, "file_share") or (
+            event.get("subtype") != "file_share" and not event.get("files")):
+        return None
+    return FileOffered(with_text=bool(decode(str(event.get("text") or ""))))
 
 
 def from_action(body: dict[str, Any], hints: Hints) -> Event | None:

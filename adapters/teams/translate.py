@@ -19,6 +19,7 @@ from assistant.events import (
     Actor,
     ConversationStarted,
     Event,
+    FileOffered,
     FormSubmitted,
     Hints,
     UserChose,
@@ -29,6 +30,9 @@ CAPABILITIES = frozenset({"buttons", "forms"})
 REF, FORM = "spoke_ref", "spoke_form"
 _MENTION = re.compile(r"<at>.*?</at>", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
+_TEXT_KINDS = ("text/html", "text/plain")
+# A pasted photo is an <img> in the HTML; Teams' emoji are <img>s too, marked as such.
+_IMAGE = re.compile(r"<img\b(?![^>]*schema\.skype\.com/Emoji)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,24 @@ def _action(activity: dict[str, Any], personal: bool) -> Action | None:
     value = activity.get("value")
     if isinstance(value, dict):
         return _from_card(value)
+    if _has_file(activity):
+        # Refused whole: no name, link or content kept, and the words with it are not read.
+        return FileOffered(with_text=bool(plain_text(str(activity.get("text") or ""))))
     return UserSaid(plain_text(str(activity.get("text") or "")) or "help")
+
+
+def _has_file(activity: dict[str, Any]) -> bool:
+    """A file (`...teams.file.download.info`), a photo (`image/*`) or anything else that is
+    neither the message's own text (`text/html`, `text/plain`) nor a card."""
+    for attachment in activity.get("attachments") or []:
+        kind = str((attachment or {}).get("contentType") or "")
+        if kind in _TEXT_KINDS:
+            if _IMAGE.search(str(attachment.get("content") or "")):
+                return True  # a photo pasted into the message: only an <img> in the HTML
+            continue
+        if not kind.startswith("application/vnd.microsoft.card."):
+            return True
+    return False
 
 
 def _from_card(data: dict[str, Any]) -> Action | None:

@@ -11,7 +11,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from assistant.events import Action, ConversationStarted, FormSubmitted, UserChose, UserSaid
+from assistant.events import (
+    Action,
+    ConversationStarted,
+    FileOffered,
+    FormSubmitted,
+    UserChose,
+    UserSaid,
+)
 from assistant.messages import Card, Fact, Form, FormField, Option, Part, Question, Text
 from assistant.parsing import Flagged, Invalid, Valid
 from assistant.runtime.state import REVIEW, DialogState
@@ -77,7 +84,15 @@ def advance(dialog: Dialog, state: DialogState, action: Action, ctx: StepContext
             return _on_click(dialog, state, ref, ctx, typed=text)
         case UserSaid(text=text):
             return _on_text(dialog, state, text, ctx)
+        case FileOffered(with_text=with_text):
+            # Not an answer, not a refusal of one: the same question again, unchanged.
+            return _repeat(dialog, state, ctx, [Text(ctx.t(refused_file(with_text)))])
     raise TypeError(f"unknown action {type(action).__name__}")
+
+
+def refused_file(with_text: bool) -> str:
+    """Why a file or photo is not taken; the words sent with one are asked for again."""
+    return "attachments.refused_with_text" if with_text else "attachments.refused"
 
 
 def migrate(dialog: Dialog, state: DialogState) -> DialogState:
