@@ -54,7 +54,7 @@ class TeamsSpoke:
         """Type in the personal chat and wait for Spoke's answer at the connector."""
         response = await self.post(self.message(text, **fields))
         assert response.status == 200, await response.text()
-        return (await self.connector.next_activity()).activity  # type: ignore[no-any-return]
+        return (await self.connector.next_activity()).activity
 
     async def settle(self) -> None:
         for _ in range(20):
