@@ -46,6 +46,8 @@ class Flagged:
     args: Mapping[str, Any] = field(default_factory=dict)
     blocking: bool = False
     kinds: tuple[str, ...] = ()
+    # Said instead of `message` under a form's field, which has no room for the choices.
+    form_message: str | None = None
 
 
 class ParseContext(Protocol):

@@ -35,6 +35,7 @@ from assistant.runtime import (
     Choose,
     Confirm,
     Dialog,
+    Fill,
     Reopen,
     Say,
     StepContext,
@@ -61,6 +62,7 @@ def _flag_or_keep(text: str, ctx: StepContext) -> Valid[str] | Flagged:
     found = ctx.t.list([f"{ctx.t(f.message_id)} ({f.masked})" for f in findings])
     return Flagged(original=text, safer=replace_with_placeholders(text, findings),
                    message="case.check.found", args={"found": found},
+                   form_message="case.check.found_in_form",
                    blocking=any(f.blocks_submit for f in findings),
                    kinds=tuple(sorted({f"{f.kind}:{'certain' if f.blocks_submit else 'likely'}"
                                        for f in findings})))
@@ -130,6 +132,19 @@ def _patient(answers: Answers) -> bool:
     return answers.get("case_type") == "patient"
 
 
+IN_FORM, ONE_BY_ONE = "form", "chat"
+PATIENT_FORM = ("diagnosis", "symptoms", "medications", "psychosocial", "tried", "services")
+SERVICE_FORM = ("symptoms", "medications", "psychosocial", "tried", "services")
+
+
+def _in_form(patient: bool) -> Callable[[Answers], bool]:
+    return lambda answers: answers.get("how") == IN_FORM and _patient(answers) == patient
+
+
+def _written_so_far(ctx: StepContext) -> dict[str, str]:
+    return {key: str(ctx.answers.get(key) or "") for key in PATIENT_FORM}
+
+
 def draft_preset(ctx: ServiceContext) -> dict[str, Any] | None:
     """What a new draft starts with: the reader's networks' coming sessions to choose from
     (and the network, when there is only one). None when they are in no network."""
@@ -141,7 +156,8 @@ def draft_preset(ctx: ServiceContext) -> dict[str, Any] | None:
     sessions = [{"id": s.id, "network": series[s.series_id].network,
                  "label": f"{series[s.series_id].title}: {ctx.t.datetime(s.starts_at, ctx.time_zone)}"}
                 for s in ctx.uow.schedule.upcoming(list(series), ctx.now, 8)]
-    preset: dict[str, Any] = {"_sessions": sessions, "_started": ctx.now.isoformat()}
+    preset: dict[str, Any] = {"_sessions": sessions, "_started": ctx.now.isoformat(),
+                              "_forms": "forms" in ctx.capabilities}
     if len(networks) == 1:
         preset["network"] = networks[0]
     return preset
@@ -238,24 +254,33 @@ CASE_PRESENTATION = Dialog(
         Choose("sex", "case.sex.ask", options=_choices("case.sex", SEXES), when=_patient),
         Choose("care_setting", "case.care_setting.ask", options=_settings,
                help="case.care_setting.help"),
+        # Where a form can be shown (a Slack modal, a Teams card), the long answers may be
+        # written in one, out of the chat history; each field is checked the same way.
+        Choose("how", "case.how.ask", options=(Choice(ONE_BY_ONE, "case.how.chat"),
+                                               Choice(IN_FORM, "case.how.form")),
+               when=lambda a: bool(a.get("_forms")), reviewed=False),
+        Fill("long_patient", "case.form.title", fields=PATIENT_FORM, prefill=_written_so_far,
+             when=_in_form(patient=True), reviewed=False),
+        Fill("long_service", "case.form.title", fields=SERVICE_FORM, prefill=_written_so_far,
+             when=_in_form(patient=False), reviewed=False),
         Ask("diagnosis", "case.diagnosis.ask", parse=checked(CASE_TEXT_LIMITS["diagnosis"]),
-            when=_patient, help="case.diagnosis.help"),
+            when=_patient, help="case.diagnosis.help", long=True),
         Ask("symptoms", "case.symptoms.ask", parse=checked(CASE_TEXT_LIMITS["symptoms"]),
-            help="case.symptoms.help"),
+            help="case.symptoms.help", long=True),
         Ask("medications", "case.medications.ask", parse=checked(CASE_TEXT_LIMITS["medications"]),
-            skippable=True, help="case.medications.help"),
+            skippable=True, help="case.medications.help", long=True),
         Ask("psychosocial", "case.psychosocial.ask",
             parse=checked(CASE_TEXT_LIMITS["psychosocial"]), skippable=True,
-            help="case.psychosocial.help"),
+            help="case.psychosocial.help", long=True),
         Choose("acp_status", "case.acp_status.ask",
                options=_choices("case.acp_status", ACP_STATUSES), when=_patient,
                help="case.acp_status.help"),
         Ask("acp_notes", "case.acp_notes.ask", parse=checked(CASE_TEXT_LIMITS["acp_notes"]),
             when=_patient, skippable=True),
         Ask("tried", "case.tried.ask", parse=checked(CASE_TEXT_LIMITS["tried"]),
-            help="case.tried.help"),
+            help="case.tried.help", long=True),
         Ask("services", "case.services.ask", parse=checked(CASE_TEXT_LIMITS["services"]),
-            skippable=True, help="case.services.help"),
+            skippable=True, help="case.services.help", long=True),
         Choose("preview", _preview, options=(Choice(READY, "case.preview.ready"),
                                              Choice(NOT_YET, "case.not_yet")),
                pause_on={NOT_YET: "case.paused"}, reviewed=False, depends_on=CONTENT_STEPS),

@@ -173,3 +173,42 @@ def test_present_a_case_for_another_networks_session_is_refused(amira: ChatHarne
     amira.send(UserChose(f"act:case_for:{far.id}"))
     amira.expect_said("sessions.not_yours")
     assert amira.state() is None
+
+
+def test_where_forms_can_be_shown_the_long_parts_go_in_one_checked_form(sqlite_store: SqlStore,
+                                                                       clock: FakeClock) -> None:
+    from assistant.events import FormSubmitted
+    from assistant.messages import Form
+
+    store = seeded(sqlite_store, clock)
+    member(store, clock.now(), "amira")
+    chat = ChatHarness(store, clock, user="amira",
+                       capabilities=frozenset({"buttons", "forms", "inline_form_errors"}))
+    chat.say("case")
+    chat.say("How can we ease her breathlessness at night?")
+    chat.pick("case.case_type.patient")
+    chat.pick("fields.care_setting.care_home_nursing")
+    chat.pick("case.session.any")
+    chat.say("A woman in her 80s with heart failure")
+    chat.pick("case.age_band.80-89")
+    chat.pick("case.sex.female")
+    chat.pick("fields.care_setting.care_home_nursing")
+    chat.expect_question("how")
+    chat.pick("case.how.form")
+    [form] = [p for p in chat.parts if isinstance(p, Form)]
+    assert [f.key for f in form.fields] == ["diagnosis", "symptoms", "medications",
+                                            "psychosocial", "tried", "services"]
+    assert all(f.multiline for f in form.fields)
+
+    written = {"diagnosis": "Heart failure and CKD", "symptoms": "Breathless at night",
+               "medications": "", "psychosocial": "", "tried": "A fan helps", "services": ""}
+    flagged = chat.send(FormSubmitted(form.ref, {**written, "psychosocial": "Her son Peter visits"}))
+    assert flagged.form_errors is not None and set(flagged.form_errors) == {"psychosocial"}
+    assert "Peter" not in flagged.form_errors["psychosocial"]  # masked
+    assert "diagnosis" not in chat.answers  # a form is one answer: nothing kept yet
+
+    done = chat.send(FormSubmitted(form.ref, written))
+    assert done.form_errors is None
+    assert chat.answers["diagnosis"] == "Heart failure and CKD"
+    assert chat.answers["medications"] is None  # left empty: skipped
+    chat.expect_question("acp_status")

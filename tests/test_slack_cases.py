@@ -108,7 +108,8 @@ async def draft_and_submit(amira: Person) -> None:
                   "case.session.any"):
         await amira.pick(label)
     await amira.say("A woman in her 80s with advanced heart failure")
-    for label in ("case.age_band.80-89", "case.sex.female", "fields.care_setting.care_home_nursing"):
+    for label in ("case.age_band.80-89", "case.sex.female", "fields.care_setting.care_home_nursing",
+                  "case.how.chat"):  # Slack could show a modal; this presenter answers in the DM
         await amira.pick(label)
     await amira.say("Heart failure and CKD; two admissions in three months")
     await amira.say("Breathless at night, frightened, wants to stay in the home")

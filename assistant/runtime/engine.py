@@ -363,7 +363,10 @@ def _on_form(dialog: Dialog, state: DialogState, step: Fill, values: dict[str, s
         if field_step is None:
             continue
         if not text.strip():
-            errors[key] = ctx.t("runtime.empty")
+            if field_step.skippable:
+                accepted[key] = None  # left empty: skipped, as "skip" would
+            else:
+                errors[key] = ctx.t("runtime.empty")
             continue
         result = _parse(field_step, text, _ctx(ctx, state))
         if isinstance(result, Invalid):
@@ -371,7 +374,8 @@ def _on_form(dialog: Dialog, state: DialogState, step: Fill, values: dict[str, s
         elif isinstance(result, Flagged):
             # A form has no room for the three choices: say what was found (masked) and let
             # the author edit it there.
-            errors[key] = ctx.t(result.message, **_format_args(result.args, ctx))
+            errors[key] = ctx.t(result.form_message or result.message,
+                                **_format_args(result.args, ctx))
         else:
             accepted[key] = result.value  # derived values are shown back in the form itself
     if errors:
@@ -394,7 +398,8 @@ def _form(dialog: Dialog, state: DialogState, step: Fill, ctx: StepContext) -> F
     for key in step.fields:
         field_step = dialog.step(key)
         if field_step is not None:
-            fields.append(FormField(key, _label(dialog, field_step, ctx), current.get(key, "")))
+            fields.append(FormField(key, _label(dialog, field_step, ctx), current.get(key, ""),
+                                    multiline=isinstance(field_step, Ask) and field_step.long))
     return Form(_prompt(step, ctx), _ref(dialog, state, step.key, "form"), tuple(fields),
                 submit=ctx.t("runtime.form.submit"), close=ctx.t("runtime.cancel_button"))
 

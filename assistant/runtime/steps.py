@@ -138,6 +138,7 @@ class Ask(Step):
     parse: ParseFn | None = None
     suggest: Callable[[StepContext], str | None] | None = None
     show: Callable[[Any, StepContext], str] | None = None
+    long: bool = False  # a paragraph rather than a line: a multi-line box in a form
 
 
 @dataclass(frozen=True)
