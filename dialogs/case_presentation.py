@@ -251,7 +251,8 @@ CASE_PRESENTATION = Dialog(
             help="case.summary.help"),
         Choose("age_band", "case.age_band.ask", options=_choices("case.age_band", AGE_BANDS),
                when=_patient, help="case.age_band.help"),
-        Choose("sex", "case.sex.ask", options=_choices("case.sex", SEXES), when=_patient),
+        Choose("sex", "case.sex.ask", options=_choices("case.sex", SEXES), when=_patient,
+               help="case.sex.help"),
         Choose("care_setting", "case.care_setting.ask", options=_settings,
                help="case.care_setting.help"),
         # Where a form can be shown (a Slack modal, a Teams card), the long answers may be
@@ -276,7 +277,7 @@ CASE_PRESENTATION = Dialog(
                options=_choices("case.acp_status", ACP_STATUSES), when=_patient,
                help="case.acp_status.help"),
         Ask("acp_notes", "case.acp_notes.ask", parse=checked(CASE_TEXT_LIMITS["acp_notes"]),
-            when=_patient, skippable=True),
+            when=_patient, skippable=True, help="case.acp_notes.help"),
         Ask("tried", "case.tried.ask", parse=checked(CASE_TEXT_LIMITS["tried"]),
             help="case.tried.help", long=True),
         Ask("services", "case.services.ask", parse=checked(CASE_TEXT_LIMITS["services"]),
