@@ -468,3 +468,17 @@ def test_corpus_labels_sit_on_their_text() -> None:
             if span["kind"] == "nhs_number":
                 digits = re.sub(r"\D", "", row["text"][span["start"]:span["end"]])
                 assert digits.startswith("999"), row
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("She is 104 and still feeds herself.", ["age_over_89"]),
+    ("A 67-year-old man whose mother is 94.", ["age_over_89"]),
+    ("He was 90 last birthday.", ["age_over_89"]),
+    ("Her sats are 92% on air.", []),
+    ("The patient is 92% saturated.", []),
+    ("He is 95 kg and eating less.", []),
+    ("Her husband is 96 bpm at rest.", []),
+    ("She is 90+ now.", []),
+])
+def test_an_age_after_a_person_word_is_found_but_not_a_measurement(text: str, found: list[str]) -> None:
+    assert [f.kind for f in find_identifiers(text)] == found

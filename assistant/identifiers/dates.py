@@ -87,12 +87,15 @@ _AGE: Final = re.compile(
     r"|(?<![\w.,])(?P<n5>\d{2,3})\s*ans\b"
     r"|\bturned\s+(?P<n6>\d{2,3})\b|(?<![\w.,])(?P<n7>\d{2,3})(?:st|nd|rd|th|e)\s+(?:birthday|anniversaire)"
     # "Mrs Ali, 97, lives alone": an age set off by commas after a name
-    r"|(?<=[^\W\d_]),\s(?P<n8>\d{2,3})(?:\s*ans)?,",
+    r"|(?<=[^\W\d_]),\s(?P<n8>\d{2,3})(?:\s*ans)?,"
+    # "She is 104", "whose mother is 94", "He was 90 last birthday": a person, then the number
+    r"|\b(?:she|he|mother|father|husband|wife|partner|patient|resident)\s+(?:is|was|turns)\s+"
+    r"(?P<n9>\d{2,3})(?![\d.,]\d)",
     re.IGNORECASE)
 # "90+", "90 or over", "aged 90-95", "90 ans et plus": a band, which is what the case asks for.
 _BAND_AFTER: Final = re.compile(
     r"^(?:\s*\+|\s*[-–]\s*\d|(?:\s*(?:ans|years?))?\s+(?:or|and|et)\s+(?:over|above|older|plus)"
-    r"|\s*(?:%|mg|ml|kg))",
+    r"|\s*(?:%|mg|ml|kg|bpm|mmhg|cm|lbs?|mmol|units?))",
     re.IGNORECASE)
 
 
@@ -135,7 +138,8 @@ def _dates(text: str) -> Iterator[Hit]:
 
 def _ages(text: str) -> Iterator[Hit]:
     for match in _AGE.finditer(text):
-        group = next(name for name in ("n", "n2", "n3", "n4", "n5", "n6", "n7", "n8") if match[name])
+        group = next(name for name in ("n", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9")
+                     if match[name])
         if 90 <= int(match[group]) <= 130 and not _BAND_AFTER.match(text[match.end(group):]):
             yield Hit("age_over_89", match.start(group), match.end(group))
 
