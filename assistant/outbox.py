@@ -32,7 +32,6 @@ class Sender:
         self._store = store
         self._composer = composer or Composer()
         self._lease = lease
-        self._claimed = 0  # by the last claim, before composing dropped any
         self._notifier = notifier
         self._clock = clock
         self._worker = worker
@@ -52,7 +51,7 @@ class Sender:
         at the first that cannot be sent, so nobody reads an answer before its question.
         Database work runs in a thread: the event loop keeps acknowledging requests."""
         now = self._clock.now()
-        claimed = await asyncio.to_thread(self._claim, now, batch)
+        taken, claimed = await asyncio.to_thread(self._claim, now, batch)
         by_reader: dict[str, list[Outgoing]] = {}
         for message in claimed:
             by_reader.setdefault(message.identity, []).append(message)
@@ -63,16 +62,16 @@ class Sender:
                                           for queue in by_reader.values()))
         results = [result for outcome in outcomes for result in outcome]
         await asyncio.to_thread(self._record, results)
-        return self._claimed, sum(1 for _, result in results if isinstance(result, Sent))
+        return taken, sum(1 for _, result in results if isinstance(result, Sent))
 
-    def _claim(self, now: datetime, batch: int) -> list[Outgoing]:
+    def _claim(self, now: datetime, batch: int) -> tuple[int, list[Outgoing]]:
+        """(rows claimed, the messages to send): composing may drop some of the claimed."""
         with self._store.transaction() as uow:
             claimed = uow.outbox.claim(self._worker, now, now + self._lease, batch, self._identity,
                                        self._platforms)
-            self._claimed = len(claimed)
             # Reminders are written now, from what is true now; those that no longer
             # apply are marked and dropped in the same transaction.
-            return self._composer.compose(uow, claimed, now)
+            return len(claimed), self._composer.compose(uow, claimed, now)
 
     def now(self) -> datetime:
         return self._clock.now()

@@ -328,12 +328,12 @@ async def sender_main(opts: argparse.Namespace) -> None:
         record_s: list[float]
         claimed: int
 
-        def _claim(self, now: datetime, batch: int) -> list[Outgoing]:
+        def _claim(self, now: datetime, batch: int) -> tuple[int, list[Outgoing]]:
             started = time.perf_counter()
-            claimed = super()._claim(now, batch)
+            taken, claimed = super()._claim(now, batch)
             self.claim_s.append(time.perf_counter() - started)
-            self.claimed += len(claimed)
-            return claimed
+            self.claimed += taken
+            return taken, claimed
 
         def _record(self, results: Any) -> None:
             started = time.perf_counter()
