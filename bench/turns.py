@@ -51,6 +51,7 @@ from sqlmodel import SQLModel
 from assistant.clock import FakeClock
 from assistant.demo import seed
 from assistant.events import Action, Actor, ConversationStarted, Event, Hints, UserSaid
+from assistant.sealing import Sealer
 from assistant.turns import TurnHandler
 from dialogs import PLAYBOOK
 from storage.engine import make_engine
@@ -58,6 +59,8 @@ from storage.migrate import upgrade
 from storage.repositories import SqlStore
 from storage.scratch import scratch_database
 
+# Conversation answers are sealed at rest in production: so they are here.
+SEALER = Sealer(["bench key"])
 BENCH = Path(__file__).resolve().parent
 BASELINE_VENV = BENCH / ".venv-baseline"
 BASELINE_REQUIREMENTS = ("botbuilder-dialogs==4.17.1", "aiohttp>=3.9")
@@ -193,7 +196,7 @@ def measure_spoke(label: str, store: SqlStore, users: int) -> Run:
 def sqlite_file_store(path: Path) -> SqlStore:
     url = f"sqlite:///{path}"
     upgrade(url)
-    return SqlStore(make_engine(url))
+    return SqlStore(make_engine(url), SEALER)
 
 
 def sqlite_memory_store() -> SqlStore:
@@ -203,13 +206,13 @@ def sqlite_memory_store() -> SqlStore:
 
     engine = make_engine("sqlite://")
     SQLModel.metadata.create_all(engine)
-    return SqlStore(engine)
+    return SqlStore(engine, SEALER)
 
 
 def measure_postgres(base_url: str, users: int) -> Run:
     with scratch_database(base_url, prefix="spoke_bench") as url:
         upgrade(url)
-        store = SqlStore(make_engine(url))
+        store = SqlStore(make_engine(url), SEALER)
         try:
             return measure_spoke("Spoke, PostgreSQL", store, users)
         finally:
