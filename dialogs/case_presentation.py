@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from assistant.identifiers import find_identifiers, replace_with_placeholders
 from assistant.messages import Part, Text
 from assistant.model import (
     ACP_STATUSES,
@@ -56,6 +55,8 @@ CONTENT_STEPS = ("questions", "case_type", "presenter_setting", "session", "summ
 # --- the checker on every answer ----------------------------------------------------------
 
 def _flag_or_keep(text: str, ctx: StepContext) -> Valid[str] | Flagged:
+    from assistant.identifiers import find_identifiers, replace_with_placeholders
+
     findings = find_identifiers(text, ctx.language)
     if not findings:
         return Valid(text)
@@ -205,6 +206,7 @@ def content_of(answers: Answers) -> CaseContent:
 
 
 def _submit(answers: Answers, ctx: ServiceContext) -> Sequence[Part] | Reopen:
+    from assistant.identifiers import find_identifiers
     from assistant.services.cases import submit_case
 
     content = content_of(answers)

@@ -20,6 +20,9 @@ def warm_up() -> None:
     _iana_zones()
     _cities()
     session_time.warm_up()
+    # Loaded on first use, not at start-up: the identifier checker and calendars.
+    import assistant.calendar
+    import assistant.identifiers  # noqa: F401
 
 
 __all__ = [

@@ -15,7 +15,6 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from assistant.i18n import Translator, normalise_language
-from assistant.identifiers import find_identifiers
 from assistant.messages import Card, Fact, File, Option, Part, Question, Reply, Text
 from assistant.model import (
     ACP_STATUSES,
@@ -99,6 +98,8 @@ def check_content(content: CaseContent, t: Translator) -> CaseContent | Refused:
     issue), or what stops it: missing fields named, a wrong choice, a text too long, or
     something the identifier checker is certain identifies a person. Refusals about fields
     carry their keys in `fields` (for the dialog to ask again) and their names in `names`."""
+    from assistant.identifiers import find_identifiers  # loaded in the warm-up
+
     trimmed: dict[str, Any] = {f.name: getattr(content, f.name).strip()
                                for f in fields(CaseContent)
                                if isinstance(getattr(content, f.name), str)}

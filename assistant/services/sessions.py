@@ -6,7 +6,6 @@ number, and anyone can forge one.
 
 from __future__ import annotations
 
-from assistant.calendar import series_calendar, session_calendar
 from assistant.messages import Card, Fact, File, Option, Part, Text
 from assistant.model import Series, Session
 from assistant.services.context import Refused, ServiceContext
@@ -260,6 +259,8 @@ def promote_from_waitlist(ctx: ServiceContext, series: Series) -> list[int]:
 
 def attend_one_session(ctx: ServiceContext, session_id: int) -> list[Part] | Refused:
     """Come to one session without a place in the whole series, while it has room."""
+    from assistant.calendar import session_calendar  # icalendar loads in the warm-up
+
     person = ctx.person
     if person is None:
         return Refused("profile.not_registered")
@@ -322,6 +323,8 @@ def session_file(ctx: ServiceContext, session_id: int) -> list[Part] | Refused:
     series = ctx.uow.schedule.series(session.series_id) if session else None
     if session is None or series is None or not _may_see(ctx, series, session.id):
         return _refuse(ctx, "sessions.not_yours", f"session:{session_id}")
+    from assistant.calendar import session_calendar
+
     content = session_calendar(session, series, stamp=ctx.now, language=ctx.language)
     return [File(f"echo-session-{session.id}.ics", "text/calendar", content,
                  caption=ctx.t("sessions.calendar_caption"))]
@@ -335,6 +338,8 @@ def series_file(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
 
 
 def _series_file(ctx: ServiceContext, series: Series, sessions: list[Session]) -> File:
+    from assistant.calendar import series_calendar
+
     return File(f"echo-series-{series.id}.ics", "text/calendar",
                 series_calendar(series, sessions, stamp=ctx.now, language=ctx.language),
                 caption=ctx.t("sessions.series_calendar_caption"))
