@@ -28,7 +28,7 @@ from tests.teams_fixtures import TeamsSpoke, card_text, submit_value
 FILE_ID, FILE_NAME = "F07SCAN0001", "mrs-jones-discharge-letter.jpg"
 FILE_URL = f"https://files.slack.com/files-pri/{TEAM_ID}-{FILE_ID}/{FILE_NAME}"
 CAPTION = "Her NHS number is on the top right"
-TEAMS_URL = "https://smba.trafficmanager.net/uk/v3/attachments/0-wuk-d4-7f3a/views/original"
+TEAMS_URL = "https://127.0.0.1:9/v3/attachments/0-wuk-d4-7f3a/views/original"
 TEAMS_FILE = "ward-7-handover.pdf"
 
 
