@@ -26,7 +26,7 @@ from tests.teams_activities import personal_message
 from tests.teams_fixtures import TeamsSpoke, card_text, submit_value
 
 FILE_ID, FILE_NAME = "F07SCAN0001", "mrs-jones-discharge-letter.jpg"
-FILE_URL = f"https://files.slack.com/files-pri/{TEAM_ID}-{FILE_ID}/{FILE_NAME}"
+FILE_URL = f"https://127.0.0.1:9/files-pri/{TEAM_ID}-{FILE_ID}/{FILE_NAME}"
 CAPTION = "Her NHS number is on the top right"
 TEAMS_URL = "https://127.0.0.1:9/v3/attachments/0-wuk-d4-7f3a/views/original"
 TEAMS_FILE = "ward-7-handover.pdf"
