@@ -104,3 +104,25 @@ def test_someone_outside_the_network_cannot_come_to_one_session(sqlite_store: Sq
     other = series(store, clock.now(), name="care-homes-only")
     meeting = session(store, clock.now(), other, THURSDAY)
     press(store, clock, "amira", f"act:attend:{meeting.id}").expect_said("sessions.not_yours")
+
+
+def test_the_listing_offers_a_series_once_and_shows_a_guests_own_session(sqlite_store: SqlStore,
+                                                                        clock: FakeClock) -> None:
+    from assistant.messages import Card
+
+    store = seeded(sqlite_store, clock)
+    member(store, clock.now(), "amira")
+    weekly = series(store, clock.now(), name="weekly")
+    first = session(store, clock.now(), weekly, THURSDAY)
+    session(store, clock.now(), weekly, datetime(2025, 6, 12, 12, 0, tzinfo=UTC))
+
+    chat = ChatHarness(store, clock, user="amira")
+    chat.say("sessions")
+    offers = [p for p in chat.parts if isinstance(p, Card) and p.title == "Weekly series"]
+    assert len(offers) == 1  # one offer, at its next date, not one per session
+
+    press(store, clock, "amira", f"act:attend:{first.id}")
+    chat.say("sessions")
+    mine = [p for p in chat.parts if isinstance(p, Card) and p.title.startswith("Weekly series:")]
+    assert len(mine) == 1
+    assert any(f.value == chat.tr("sessions.place.going") for f in mine[0].facts)

@@ -22,4 +22,4 @@ def _save(file: File, files_dir: Path) -> str:
     files_dir.mkdir(parents=True, exist_ok=True)
     path = files_dir / Path(file.name).name  # never a path the message chose
     path.write_bytes(file.content)
-    return f"{file.caption or file.name}: {path}"
+    return f"{(file.caption or file.name).rstrip('.')}: {path}"

@@ -39,15 +39,17 @@ def upcoming_sessions(ctx: ServiceContext) -> list[Part] | Refused:
         parts.append(Text(ctx.t("sessions.none_coming")))
     else:
         parts.append(Text(ctx.t("sessions.coming", zone=ctx.t.zone_name(ctx.time_zone))))
+    offered: set[int] = set()  # a series one has no place in is offered once, at its next date
     for session in coming:
         one = series[session.series_id]
         status = enrolled.get(one.id)
-        if status == "registered":
-            answer = ctx.uow.rsvps.answer(session.id, person.id)
+        answer = ctx.uow.rsvps.answer(session.id, person.id)
+        if status == "registered" or answer == "going":  # a place, or coming to this one
             place = ctx.t(f"sessions.place.{answer or 'registered'}")
             parts.append(session_card(session, one, names.get(one.network, one.network),
                                       ctx.time_zone, ctx.t, place=place))
-        else:
+        elif one.id not in offered:
+            offered.add(one.id)
             parts.append(_open_series_card(ctx, one, session, status,
                                            names.get(one.network, one.network)))
     # Series with no date yet, or none in view, can still be joined.
