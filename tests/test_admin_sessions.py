@@ -3,8 +3,7 @@ against a migrated database, with the clock held at Monday 4 January 2027, 09:00
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,20 +21,11 @@ from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.repositories import SqlStore
 from storage.tables import OutboxRow
+from tests.command_line import Ran, Spoke, in_process
 from tests.community import enrol, member, series, session
 
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 LONDON, TORONTO = "Europe/London", "America/Toronto"
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-Spoke = Callable[..., Ran]
 
 
 @pytest.fixture
@@ -49,24 +39,13 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
 
 def command_line(store: SqlStore, url: str, clock: FakeClock, tmp_path: Path,
                  capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Spoke:
-    """`spoke ...` in this process: the database from DATABASE_URL, as in a shell."""
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("SPOKE_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("SPOKE_SECRET_KEY", "a key for the tests")
-    # main() points the root logger at the stderr of the moment; pytest's capture comes and goes.
-    monkeypatch.setattr("assistant.logs.configure", lambda level: None)
+    """`spoke ...` in this process, with two networks to schedule in."""
+    run = in_process(url, clock, tmp_path, capsys, monkeypatch)
     with store.transaction() as uow:
         for slug in ("care-homes", "palliative-essentials"):
             uow.networks.add(slug, slug.title(), ["Registered nurse"], "open", "v1",
                              {"en": "We keep your details.", "fr": "Nous gardons vos données."},
                              clock.now())
-
-    def run(*argv: str) -> Ran:
-        capsys.readouterr()
-        code = main(list(argv), clock=clock)
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
     return run
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,12 +13,12 @@ from docx import Document
 from pypdf import PdfReader
 
 from assistant.case_export import FONT_CANDIDATES, case_docx, case_pdf, export_name
-from assistant.cli import main
 from assistant.clock import FakeClock
 from assistant.i18n import Translator
 from assistant.model import Case, Person
 from assistant.services.cases import accept_case, case_markdown
 from storage.repositories import SqlStore
+from tests.command_line import Spoke, in_process
 from tests.test_cases import CONTENT, SERVICE_ISSUE, Hub, audit, make_hub
 
 T_EN, T_FR = Translator("en"), Translator("fr")
@@ -166,35 +164,14 @@ def test_the_markdown_export_is_the_services_own(quick: Hub) -> None:
 
 # --- the command line -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-Spoke = Callable[..., Ran]
-
-
 @pytest.fixture
 def spoke(store_on: SqlStore, db_url: str, clock: FakeClock, tmp_path: Path,
           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Spoke:
     """`spoke ...` in this process, against the hub's database, in an empty folder."""
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("SPOKE_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("SPOKE_SECRET_KEY", "a key for the tests")
-    monkeypatch.setattr("assistant.logs.configure", lambda level: None)
     folder = tmp_path / "out"
     folder.mkdir()
     monkeypatch.chdir(folder)
-
-    def run(*argv: str) -> Ran:
-        capsys.readouterr()
-        code = main(list(argv), clock=clock)
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
+    return in_process(db_url, clock, tmp_path, capsys, monkeypatch)
 
 
 @pytest.fixture
