@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 ROLES = ("participant", "facilitator", "hub_admin")
 NETWORK_STATES = ("open", "full", "closed", "opening_soon")
@@ -178,3 +180,79 @@ class Case:
     returned_fields: tuple[str, ...]
     submitted_at: datetime | None
     updated_at: datetime
+
+
+# --- after the session -----------------------------------------------------------------------
+
+ATTENDANCE_SOURCES = ("button", "roll_call", "zoom", "teams", "adjustment")
+
+
+@dataclass(frozen=True)
+class AttendanceRules:
+    """A network's rules: when a session counts as attended (a share of its minutes, or a
+    number of minutes) and what share of a series earns a certificate."""
+
+    threshold: int = 50
+    unit: str = "percent"  # percent | minutes
+    certificate_share: int = 80  # percent of a series' held sessions
+
+    def attended(self, record: AttendanceRecord, session_minutes: int) -> bool:
+        """Presence from a button, a roll call or an adjustment counts as it is; minutes from
+        a report count above the threshold."""
+        if not record.present:
+            return False
+        if record.minutes is None or record.adjusted:
+            return True
+        needed = (self.threshold if self.unit == "minutes"
+                  else session_minutes * self.threshold / 100)
+        return record.minutes >= needed
+
+
+@dataclass(frozen=True)
+class AttendanceRecord:
+    session_id: int
+    person_id: int
+    present: bool
+    minutes: int | None  # from a report; None for a button or a roll call
+    source: str  # one of ATTENDANCE_SOURCES
+    marked_by: str  # an identity, or "import:<file name>"
+    marked_at: datetime
+    adjusted: bool = False
+    reason: str = ""  # why a facilitator adjusted it
+
+
+FOLLOW_UP_KINDS = ("session", "recommendations", "reply")
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What a facilitator sent after a session (`session`: summary, resources, recording,
+    teaser), the network's recommendations to a case's presenter (`recommendations`), or the
+    presenter's answer to them (`reply`). The text is sealed at rest."""
+
+    id: int
+    session_id: int
+    kind: str
+    case_id: int | None
+    author_id: int
+    content: Mapping[str, Any]
+    send_at: datetime
+    created_at: datetime
+
+
+EVALUATION_SCALE = (1, 2, 3, 4, 5)
+RECOMMEND_ANSWERS = ("yes", "no", "not_sure")
+
+
+@dataclass(frozen=True)
+class EvaluationAnswer:
+    """One person's answers to one session's survey. Reports never show who."""
+
+    session_id: int
+    person_id: int
+    satisfaction: int
+    relevance: int
+    confidence: int
+    recommend: str
+    comment: str
+    answered_at: datetime

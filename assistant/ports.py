@@ -14,9 +14,13 @@ from typing import Any, Protocol
 
 from assistant.messages import File, Outgoing, Reply
 from assistant.model import (
+    AttendanceRecord,
+    AttendanceRules,
     Case,
     CaseContent,
     ConsentRecord,
+    EvaluationAnswer,
+    FollowUp,
     Membership,
     ParticipantRow,
     Person,
@@ -112,6 +116,13 @@ class Networks(Protocol):
     def add(self, slug: str, name: str, professions: Sequence[str], state: str,
             consent_version: str, consent_text: dict[str, str], at: datetime) -> NetworkInfo: ...
     def set_state(self, slug: str, state: str) -> None: ...
+    def attendance_rules(self, slug: str) -> AttendanceRules: ...
+    def set_attendance_rules(self, slug: str, rules: AttendanceRules) -> None: ...
+    def channel(self, slug: str) -> tuple[str, dict[str, Any]] | None:
+        """The network's channel (identity and address) for announcements, if it has one."""
+        ...
+    def set_channel(self, slug: str, identity: str | None,
+                    address: dict[str, Any] | None) -> None: ...
 
 
 class Memberships(Protocol):
@@ -305,6 +316,12 @@ class UnitOfWork(Protocol):
     def downloads(self) -> Downloads: ...
     @property
     def cases(self) -> Cases: ...
+    @property
+    def attendance(self) -> Attendance: ...
+    @property
+    def follow_ups(self) -> FollowUps: ...
+    @property
+    def evaluations(self) -> Evaluations: ...
 
 
 class Store(Protocol):
@@ -398,3 +415,40 @@ class IdleState:
     key: str
     state: DialogState
     updated_at: datetime
+
+
+class Attendance(Protocol):
+    def mark(self, record: AttendanceRecord) -> bool:
+        """Insert or replace one person's attendance at one session; False (nothing changes)
+        when a facilitator adjusted it and this is not an adjustment, or when another turn
+        marked it first."""
+        ...
+    def get(self, session_id: int, person_id: int) -> AttendanceRecord | None: ...
+    def of_session(self, session_id: int) -> dict[int, AttendanceRecord]:
+        """Person id -> record."""
+        ...
+    def of_sessions(self, session_ids: Sequence[int]) -> list[AttendanceRecord]: ...
+    def of_person(self, person_id: int) -> list[AttendanceRecord]: ...
+
+
+class FollowUps(Protocol):
+    def add(self, session_id: int, kind: str, case_id: int | None, author_id: int,
+            content: Mapping[str, Any], draft_key: str, send_at: datetime,
+            at: datetime) -> FollowUp:
+        """Store one; raises StaleState if the same conversation already stored it (Send
+        pressed twice: the rerun finds it by `draft_key`)."""
+        ...
+    def get(self, follow_up_id: int) -> FollowUp | None: ...
+    def by_draft_key(self, draft_key: str) -> FollowUp | None: ...
+    def of_session(self, session_id: int, kinds: Sequence[str] = ("session",)) -> list[FollowUp]:
+        """Oldest first."""
+        ...
+    def of_case(self, case_id: int) -> list[FollowUp]: ...
+
+
+class Evaluations(Protocol):
+    def answer(self, answer: EvaluationAnswer) -> bool:
+        """Store the answers; False if this person already answered for this session."""
+        ...
+    def answered(self, session_id: int, person_id: int) -> bool: ...
+    def of_sessions(self, session_ids: Sequence[int]) -> list[EvaluationAnswer]: ...

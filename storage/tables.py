@@ -60,6 +60,13 @@ class NetworkRow(SQLModel, table=True):
     consent_version: str = Field(max_length=40)
     consent_text: dict[str, str] = _json()
     created_at: datetime = _when()
+    # When a session counts as attended, and what share of a series earns a certificate.
+    attendance_threshold: int = 50
+    attendance_unit: str = Field(default="percent", max_length=10)
+    certificate_share: int = 80
+    # Where announcements and de-identified summaries go (a Slack or Teams channel).
+    channel_identity: str | None = Field(default=None, max_length=200)
+    channel_address: dict[str, Any] | None = _json(lambda: None, nullable=True)
 
 
 class MembershipRow(SQLModel, table=True):
@@ -278,3 +285,58 @@ class CasePresentationRow(SQLModel, table=True):
     submitted_at: datetime | None = _when(nullable=True)
     review_started_at: datetime | None = _when(nullable=True)
     reviewer_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class AttendanceRow(SQLModel, table=True):
+    """One person at one session: from the "I'm here" button, a roll call, a Zoom or Teams
+    report (with minutes), or a facilitator's adjustment (with the reason; the audit log keeps
+    each change). An adjusted row is not overwritten by a later import."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("session_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="session.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    present: bool = True
+    minutes: int | None = None
+    source: str = Field(max_length=12)
+    marked_by: str = Field(max_length=200)
+    marked_at: datetime = _when()
+    adjusted: bool = False
+    reason: str = Field(default="", max_length=300)
+
+
+class FollowUpRow(SQLModel, table=True):
+    """A follow-up to a session, recommendations to a presenter, or the presenter's reply.
+    `content` is sealed. `draft_key` names the conversation it came from, so pressing Send
+    twice stores one."""
+
+    __tablename__ = "follow_up"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="session.id", index=True)
+    kind: str = Field(max_length=20)
+    case_id: int | None = Field(default=None, foreign_key="case_presentation.id", index=True)
+    author_id: int = Field(foreign_key="person.id")
+    content: dict[str, Any] = _json()
+    draft_key: str = Field(unique=True, max_length=200)
+    send_at: datetime = _when()
+    created_at: datetime = _when()
+
+
+class EvaluationRow(SQLModel, table=True):
+    """One person's survey answers for one session; the comment is sealed."""
+
+    __tablename__ = "evaluation"
+    __table_args__ = (UniqueConstraint("session_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="session.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    satisfaction: int
+    relevance: int
+    confidence: int
+    recommend: str = Field(max_length=10)
+    comment: dict[str, Any] | None = _json(lambda: None, nullable=True)
+    answered_at: datetime = _when()

@@ -12,6 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from assistant.ports import Unavailable
 from assistant.sealing import Sealer
+from storage.repositories.after_session import SqlAttendance, SqlEvaluations, SqlFollowUps
 from storage.repositories.cases import SqlCases
 from storage.repositories.conversations import SqlConversations, SqlProcessedEvents
 from storage.repositories.networks import SqlNetworks, text_hash
@@ -44,6 +45,9 @@ class SqlUnitOfWork:
         self.reminder_preferences = SqlReminderPreferences(conn)
         self.downloads = SqlDownloads(conn)
         self.cases = SqlCases(conn, sealer)
+        self.attendance = SqlAttendance(conn)
+        self.follow_ups = SqlFollowUps(conn, sealer)
+        self.evaluations = SqlEvaluations(conn, sealer)
 
 
 class SqlStore:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from assistant.model import AttendanceRules
 from assistant.runtime import NetworkInfo
 from storage.tables import NetworkRow
 
@@ -32,6 +33,31 @@ class SqlNetworks:
 
     def set_state(self, slug: str, state: str) -> None:
         self._conn.execute(update(NETWORK).where(NETWORK.c.slug == slug).values(state=state))
+
+    def attendance_rules(self, slug: str) -> AttendanceRules:
+        row = self._conn.execute(select(
+            NETWORK.c.attendance_threshold, NETWORK.c.attendance_unit,
+            NETWORK.c.certificate_share).where(NETWORK.c.slug == slug)).first()
+        if row is None:
+            return AttendanceRules()
+        return AttendanceRules(row.attendance_threshold, row.attendance_unit,
+                               row.certificate_share)
+
+    def set_attendance_rules(self, slug: str, rules: AttendanceRules) -> None:
+        self._conn.execute(update(NETWORK).where(NETWORK.c.slug == slug).values(
+            attendance_threshold=rules.threshold, attendance_unit=rules.unit,
+            certificate_share=rules.certificate_share))
+
+    def channel(self, slug: str) -> tuple[str, dict[str, Any]] | None:
+        row = self._conn.execute(select(NETWORK.c.channel_identity, NETWORK.c.channel_address)
+                                 .where(NETWORK.c.slug == slug)).first()
+        if row is None or not row.channel_identity:
+            return None
+        return row.channel_identity, dict(row.channel_address or {})
+
+    def set_channel(self, slug: str, identity: str | None, address: dict[str, Any] | None) -> None:
+        self._conn.execute(update(NETWORK).where(NETWORK.c.slug == slug).values(
+            channel_identity=identity, channel_address=address))
 
 
 def text_hash(text: str) -> str:
