@@ -9,7 +9,7 @@ from assistant.messages import Part
 from assistant.runtime import Dialog
 from assistant.services.context import ServiceContext
 from assistant.turns import Routed, StartDialog
-from dialogs import commands
+from dialogs import after_session, attendance, commands, evaluation
 from dialogs.account import CONSENT, DELETE_MY_DATA, LANGUAGE, NETWORKS, PROFILE
 from dialogs.buttons import act
 from dialogs.case_presentation import CASE_PRESENTATION
@@ -19,7 +19,8 @@ from dialogs.sessions import ADD_SESSION, CHANGE_SESSION, REMINDERS
 
 DIALOGS: tuple[Dialog, ...] = (REGISTRATION, PROFILE, NETWORKS, CONSENT, LANGUAGE, DELETE_MY_DATA,
                                REMINDERS, ADD_SESSION, CHANGE_SESSION, CASE_PRESENTATION,
-                               RETURN_CASE)
+                               RETURN_CASE, *after_session.DIALOGS, *attendance.DIALOGS,
+                               *evaluation.DIALOGS)
 
 
 class Playbook:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 from assistant.events import (
     ConversationStarted,
@@ -27,17 +26,11 @@ from assistant.services.sessions import (
     upcoming_sessions,
 )
 from assistant.turns import HomePage, Routed, StartDialog
+from dialogs import after_session, attendance, evaluation
 from dialogs.account import consent_card, profile_card
 from dialogs.case_presentation import draft_preset
+from dialogs.command import Command
 from dialogs.sessions import team_series_preset, team_sessions_preset
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    words: frozenset[str]  # folded: lower case, no accents
-    run: Callable[[ServiceContext], Routed]
-    needs_registration: bool = True
 
 
 def _help(ctx: ServiceContext) -> Routed:
@@ -157,6 +150,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("change_session", frozenset({"change session", "move session", "cancel session",
                                          "reschedule", "modifier une seance", "deplacer une seance",
                                          "annuler une seance"}), _change_session),
+    *after_session.COMMANDS,
+    *attendance.COMMANDS,
+    *evaluation.COMMANDS,
 )
 BY_WORD: Mapping[str, Command] = {word: c for c in COMMANDS for word in c.words}
 

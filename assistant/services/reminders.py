@@ -347,7 +347,10 @@ def session_card(session: Session, series: Series, network: str, zone: str, t: T
     if place:
         facts.append(Fact(t("sessions.your_place"), place))
     heading = t(f"sessions.heading.{kind}", title=title)
-    actions: list[Option] = [Option(t("sessions.action.going"), f"act:going:{session.id}"),
+    actions: list[Option] = []
+    if kind == "now":  # attendance from the message people open to join
+        actions.append(Option(t("sessions.action.here"), f"act:here:{session.id}"))
+    actions += [Option(t("sessions.action.going"), f"act:going:{session.id}"),
                              Option(t("sessions.action.not_going"), f"act:not_going:{session.id}"),
                              Option(t("sessions.action.calendar"), f"act:calendar:{session.id}")]
     if kind in ("day", "week", "hour"):
