@@ -56,6 +56,12 @@ def sealer_for(settings: Settings) -> Sealer:
     return Sealer([_local_key(settings.data_dir), *previous])
 
 
+def server_secret(settings: Settings) -> str:
+    """The current secret (SPOKE_SECRET_KEY, or the embedded database's key file), for keys
+    derived from it other than the sealer's (the Participant IDs of pseudonymised exports)."""
+    return settings.secret_key.value or _local_key(settings.data_dir)
+
+
 def _local_key(data_dir: Path) -> str:
     path = data_dir / "secret.key"
     if not path.exists():

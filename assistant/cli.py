@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.bootstrap import App, MissingSecret, build_app, migrate
+from assistant.cli_after_session import add_commands
 from assistant.clock import Clock
 from assistant.config import Settings
 from assistant.i18n import translate
@@ -112,6 +113,7 @@ def _parser(settings: Settings, clock: Clock | None = None) -> argparse.Argument
     _series_commands(admin, with_app)
     _session_commands(admin, with_app)
     _case_commands(admin, with_app)
+    add_commands(admin, with_app)  # attendance imports, rules and iECHO exports
 
     for frontend in entry_points(group="spoke.frontends"):
         frontend.load()(commands, open_app)
