@@ -92,6 +92,10 @@ class Series:
     capacity: int | None
     state: str
     requires_approval: bool
+    # Who it is meant for (empty: everyone) and what others get: "note" or "approval".
+    audience_professions: tuple[str, ...] = ()
+    audience_settings: tuple[str, ...] = ()
+    others: str = "note"
 
 
 @dataclass(frozen=True)
@@ -256,3 +260,55 @@ class EvaluationAnswer:
     recommend: str
     comment: str
     answered_at: datetime
+
+
+# --- the members' library and the co-created curriculum -----------------------------------
+
+LIBRARY_KINDS = ("recording", "slides", "resource")
+
+
+@dataclass(frozen=True)
+class LibraryItem:
+    id: int
+    session_id: int
+    kind: str  # one of LIBRARY_KINDS
+    url: str
+    title: str
+    added_by: str
+    added_at: datetime
+
+
+SUGGESTION_KINDS = ("topic", "case_theme", "series")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A member's proposal. `content` (sealed at rest): `topic` and `reason` for a topic or
+    case theme; `title`, `audience`, `why`, `teachers` for a series."""
+
+    id: int
+    network: str
+    person_id: int
+    kind: str
+    content: Mapping[str, Any]
+    state: str  # open | merged | scheduled | closed
+    merged_into: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PollOption:
+    label: str
+    suggestion: int | None = None
+
+
+@dataclass(frozen=True)
+class Poll:
+    id: int
+    network: str
+    question: str
+    options: tuple[PollOption, ...]
+    state: str  # open | closed
+    created_by: int
+    created_at: datetime
+    closes_at: datetime | None

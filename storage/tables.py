@@ -173,6 +173,11 @@ class SeriesRow(SQLModel, table=True):
     state: str = Field(default="open", max_length=20)
     requires_approval: bool = False
     created_at: datetime = _when()
+    # Who the series is meant for (professions, care settings; empty: everyone), and what
+    # happens when someone else asks for a place: "note" (welcome, with a word) or "approval".
+    audience_professions: list[str] = _json(list)
+    audience_settings: list[str] = _json(list)
+    others: str = Field(default="note", max_length=10)
 
 
 class SessionRow(SQLModel, table=True):
@@ -206,6 +211,8 @@ class EnrolmentRow(SQLModel, table=True):
     series_id: int = Field(foreign_key="series.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     status: str = Field(max_length=20)  # pending_approval | registered | waitlisted | cancelled
+    # The invitation a colleague shared, when the place came through one (counted in reports).
+    invitation: str | None = Field(default=None, max_length=16)
     # Waitlist order: when the person asked for a place (re-asking starts a new turn).
     asked_at: datetime = _when()
     updated_at: datetime = _when()
@@ -340,3 +347,88 @@ class EvaluationRow(SQLModel, table=True):
     recommend: str = Field(max_length=10)
     comment: dict[str, Any] | None = _json(lambda: None, nullable=True)
     answered_at: datetime = _when()
+
+
+class LibraryItemRow(SQLModel, table=True):
+    """A recording, slides or a resource a facilitator added to a past session's library
+    entry (beyond what its follow-ups carry); a correction removes one and adds another."""
+
+    __tablename__ = "library_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="session.id", index=True)
+    kind: str = Field(max_length=12)  # recording | slides | resource
+    url: str = Field(max_length=500)
+    title: str = Field(default="", max_length=200)
+    added_by: str = Field(max_length=200)
+    added_at: datetime = _when()
+    removed_at: datetime | None = _when(nullable=True)
+
+
+class SeriesAlertRow(SQLModel, table=True):
+    """Someone asked to be told when a series opens for registration; `notified_at` is set
+    when the message was planned (one per subscriber, whatever restarts in between)."""
+
+    __tablename__ = "series_alert"
+    __table_args__ = (UniqueConstraint("series_id", "person_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    series_id: int = Field(foreign_key="series.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    kind: str = Field(default="opening", max_length=12)
+    created_at: datetime = _when()
+    notified_at: datetime | None = _when(nullable=True)
+
+
+class SuggestionRow(SQLModel, table=True):
+    """A member's proposal: a topic or case theme, or a whole series (routed to the hub
+    admins). What they wrote is sealed."""
+
+    __tablename__ = "suggestion"
+    __table_args__ = (Index("ix_suggestion_network_state", "network_id", "state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    network_id: int = Field(foreign_key="network.id")
+    person_id: int = Field(foreign_key="person.id", index=True)
+    kind: str = Field(max_length=12)  # topic | case_theme | series
+    content: dict[str, Any] = _json()
+    state: str = Field(default="open", max_length=12)  # open | merged | scheduled | closed
+    merged_into: int | None = Field(default=None, foreign_key="suggestion.id")
+    created_at: datetime = _when()
+
+
+class PollRow(SQLModel, table=True):
+    __tablename__ = "poll"
+
+    id: int | None = Field(default=None, primary_key=True)
+    network_id: int = Field(foreign_key="network.id", index=True)
+    question: str = Field(max_length=300)
+    options: list[dict[str, Any]] = _json(list)  # [{"label": ..., "suggestion": id or None}]
+    state: str = Field(default="open", max_length=10)  # open | closed
+    created_by: int = Field(foreign_key="person.id")
+    created_at: datetime = _when()
+    closes_at: datetime | None = _when(nullable=True)
+
+
+class PollVoteRow(SQLModel, table=True):
+    """One vote per member per poll: voting again changes it."""
+
+    __tablename__ = "poll_vote"
+    __table_args__ = (UniqueConstraint("poll_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    poll_id: int = Field(foreign_key="poll.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    choice: int
+    at: datetime = _when()
+
+
+class InvitationRow(SQLModel, table=True):
+    """A short code a participant shares with colleagues to bring them to a series."""
+
+    __tablename__ = "invitation"
+
+    code: str = Field(primary_key=True, max_length=16)
+    series_id: int = Field(foreign_key="series.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    created_at: datetime = _when()

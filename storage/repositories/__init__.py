@@ -15,6 +15,13 @@ from assistant.sealing import Sealer
 from storage.repositories.after_session import SqlAttendance, SqlEvaluations, SqlFollowUps
 from storage.repositories.cases import SqlCases
 from storage.repositories.conversations import SqlConversations, SqlProcessedEvents
+from storage.repositories.curriculum import (
+    SqlInvitations,
+    SqlLibrary,
+    SqlPolls,
+    SqlSeriesAlerts,
+    SqlSuggestions,
+)
 from storage.repositories.networks import SqlNetworks, text_hash
 from storage.repositories.outbox import SqlAudit, SqlDownloads, SqlOutbox
 from storage.repositories.people import SqlConsents, SqlMemberships, SqlPeople
@@ -48,6 +55,11 @@ class SqlUnitOfWork:
         self.attendance = SqlAttendance(conn)
         self.follow_ups = SqlFollowUps(conn, sealer)
         self.evaluations = SqlEvaluations(conn, sealer)
+        self.library = SqlLibrary(conn)
+        self.series_alerts = SqlSeriesAlerts(conn)
+        self.suggestions = SqlSuggestions(conn, sealer)
+        self.polls = SqlPolls(conn)
+        self.invitations = SqlInvitations(conn)
 
 
 class SqlStore:

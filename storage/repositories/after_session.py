@@ -144,6 +144,11 @@ class SqlEvaluations:
             EVALUATION.c.session_id.in_(list(session_ids))).order_by(EVALUATION.c.id))
         return [self._answer(row) for row in rows]
 
+    def of_person(self, person_id: int) -> list[EvaluationAnswer]:
+        rows = self._conn.execute(select(EVALUATION).where(EVALUATION.c.person_id == person_id)
+                                  .order_by(EVALUATION.c.id))
+        return [self._answer(row) for row in rows]
+
     def _answer(self, row: Row[Any]) -> EvaluationAnswer:
         comment = str(self._open(row.comment).get("text", "")) if row.comment else ""
         return EvaluationAnswer(session_id=row.session_id, person_id=row.person_id,

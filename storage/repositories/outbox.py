@@ -90,6 +90,14 @@ class SqlOutbox:
         for start in range(0, len(rows), 1000):
             self._conn.execute(statement, rows[start:start + 1000])
 
+    def known(self, dedupe_keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        keys = list(dedupe_keys)
+        for start in range(0, len(keys), 500):
+            found.update(self._conn.execute(select(OUTBOX.c.dedupe_key).where(
+                OUTBOX.c.dedupe_key.in_(keys[start:start + 500]))).scalars())
+        return found
+
     def withdraw(self, subject: str, person_id: int | None = None) -> int:
         condition = [OUTBOX.c.subject == subject, OUTBOX.c.status == "pending"]
         if person_id is not None:

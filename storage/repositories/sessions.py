@@ -282,7 +282,9 @@ def _series(row: Row[Any]) -> Series:
                   default_time=row.default_time, time_zone=row.time_zone,
                   duration_minutes=row.duration_minutes, join_url=row.join_url,
                   capacity=row.capacity, state=row.state,
-                  requires_approval=bool(row.requires_approval))
+                  requires_approval=bool(row.requires_approval),
+                  audience_professions=tuple(row.audience_professions or ()),
+                  audience_settings=tuple(row.audience_settings or ()), others=row.others)
 
 
 def _session(row: Row[Any]) -> Session:
