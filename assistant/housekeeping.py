@@ -7,6 +7,7 @@ from datetime import timedelta
 from assistant.clock import Clock
 from assistant.ports import Store
 from assistant.services import draft_care
+from assistant.services.recommendations import nudge_missing_recommendations
 
 # Platforms redeliver within minutes (Slack: 3 retries; Teams: seconds), so an hour of
 # delivery ids is enough to recognise every redelivery.
@@ -28,3 +29,9 @@ def care_for_drafts(store: Store, clock: Clock) -> draft_care.DraftCare:
     """Nudges for drafts meant for a near session, warnings then deletion for abandoned
     drafts, and cases kept past their time purged (DOMAIN.md §4-§5)."""
     return draft_care.care_for_drafts(store, clock.now())
+
+
+def remind_about_recommendations(store: Store, clock: Clock) -> int:
+    """Presented cases whose recommendations are late: the team hears once (DOMAIN.md §7)."""
+    with store.transaction() as uow:
+        return nudge_missing_recommendations(uow, clock.now())

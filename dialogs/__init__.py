@@ -9,18 +9,19 @@ from assistant.messages import Part
 from assistant.runtime import Dialog
 from assistant.services.context import ServiceContext
 from assistant.turns import Routed, StartDialog
-from dialogs import after_session, attendance, commands, evaluation
+from dialogs import commands
 from dialogs.account import CONSENT, DELETE_MY_DATA, LANGUAGE, NETWORKS, PROFILE
 from dialogs.buttons import act
 from dialogs.case_presentation import CASE_PRESENTATION
 from dialogs.case_review import RETURN_CASE
+from dialogs.features import MODULES
 from dialogs.registration import REGISTRATION
 from dialogs.sessions import ADD_SESSION, CHANGE_SESSION, REMINDERS
 
 DIALOGS: tuple[Dialog, ...] = (REGISTRATION, PROFILE, NETWORKS, CONSENT, LANGUAGE, DELETE_MY_DATA,
                                REMINDERS, ADD_SESSION, CHANGE_SESSION, CASE_PRESENTATION,
-                               RETURN_CASE, *after_session.DIALOGS, *attendance.DIALOGS,
-                               *evaluation.DIALOGS)
+                               RETURN_CASE,
+                               *(dialog for module in MODULES for dialog in module.DIALOGS))
 
 
 class Playbook:

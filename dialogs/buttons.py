@@ -10,14 +10,14 @@ from assistant.messages import Part, Text
 from assistant.services.cases import schedule_from_ref
 from assistant.services.context import ServiceContext
 from assistant.turns import StartDialog
-from dialogs import after_session, attendance, evaluation
 from dialogs.case_review import CASE_ACTIONS
+from dialogs.features import MODULES
 from dialogs.sessions import ACTIONS as SESSION_ACTIONS
 from dialogs.sessions import shown
 
 _ID = re.compile(r"[1-9][0-9]{0,8}")  # ASCII digits that fit any integer column
-ACTIONS = {**SESSION_ACTIONS, **CASE_ACTIONS, **after_session.ACTIONS, **attendance.ACTIONS,
-           **evaluation.ACTIONS}
+ACTIONS = {**SESSION_ACTIONS, **CASE_ACTIONS,
+           **{name: run for module in MODULES for name, run in module.ACTIONS.items()}}
 
 
 def act(ref: str, ctx: ServiceContext) -> list[Part] | StartDialog:

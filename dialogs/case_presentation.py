@@ -54,7 +54,7 @@ CONTENT_STEPS = ("questions", "case_type", "presenter_setting", "session", "summ
 
 # --- the checker on every answer ----------------------------------------------------------
 
-def _flag_or_keep(text: str, ctx: StepContext) -> Valid[str] | Flagged:
+def flag_identifiers(text: str, ctx: StepContext) -> Valid[str] | Flagged:
     from assistant.identifiers import find_identifiers, replace_with_placeholders
 
     findings = find_identifiers(text, ctx.language)
@@ -75,7 +75,7 @@ def checked(longest: int) -> Callable[[str, StepContext], Valid[str] | Invalid |
 
     def parse(text: str, ctx: StepContext) -> Valid[str] | Invalid | Flagged:
         result = limit(text, ctx)
-        return result if isinstance(result, Invalid) else _flag_or_keep(result.value, ctx)
+        return result if isinstance(result, Invalid) else flag_identifiers(result.value, ctx)
 
     return parse
 
@@ -94,7 +94,7 @@ def _questions(text: str, ctx: StepContext) -> Valid[list[str]] | Invalid | Flag
         return Invalid("case.questions.too_many")
     if any(len(line) > QUESTION_LIMIT for line in lines):
         return Invalid("parse.text.too_long", {"max": QUESTION_LIMIT})
-    checked_lines = _flag_or_keep("\n".join(lines), ctx)
+    checked_lines = flag_identifiers("\n".join(lines), ctx)
     if isinstance(checked_lines, Flagged):
         return checked_lines
     return Valid(lines)

@@ -26,10 +26,10 @@ from assistant.services.sessions import (
     upcoming_sessions,
 )
 from assistant.turns import HomePage, Routed, StartDialog
-from dialogs import after_session, attendance, evaluation
 from dialogs.account import consent_card, profile_card
 from dialogs.case_presentation import draft_preset
 from dialogs.command import Command
+from dialogs.features import MODULES
 from dialogs.sessions import team_series_preset, team_sessions_preset
 
 
@@ -150,9 +150,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("change_session", frozenset({"change session", "move session", "cancel session",
                                          "reschedule", "modifier une seance", "deplacer une seance",
                                          "annuler une seance"}), _change_session),
-    *after_session.COMMANDS,
-    *attendance.COMMANDS,
-    *evaluation.COMMANDS,
+    *(command for module in MODULES for command in module.COMMANDS),
 )
 BY_WORD: Mapping[str, Command] = {word: c for c in COMMANDS for word in c.words}
 
@@ -171,6 +169,14 @@ def route(event: Event, ctx: ServiceContext) -> Routed:
     assert isinstance(action, UserSaid)
     command = BY_WORD.get(fold(action.text))
     if command is None:
+        with_words = _with_words(action.text)
+        if with_words is not None:
+            command, rest = with_words
+            if command.needs_registration and ctx.person is None:
+                return [Text(ctx.t("commands.register_first"))]
+            assert command.run_with is not None
+            return command.run_with(ctx, rest)
+    if command is None:
         if ctx.person is None:
             return StartDialog("registration")
         if command_in(action.text) in ("cancel", "back", "skip"):  # with no question waiting
@@ -179,6 +185,15 @@ def route(event: Event, ctx: ServiceContext) -> Routed:
     if command.needs_registration and ctx.person is None:
         return [Text(ctx.t("commands.register_first"))]
     return command.run(ctx)
+
+
+def _with_words(text: str) -> tuple[Command, str] | None:
+    """A command followed by its words ("library pain"), if any command takes words."""
+    for command in COMMANDS:
+        rest = command.rest_of(text)
+        if rest:
+            return command, rest
+    return None
 
 
 def _greet(ctx: ServiceContext) -> Routed:

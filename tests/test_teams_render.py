@@ -112,3 +112,16 @@ def test_the_kept_reference_is_the_one_botbuilder_would_make() -> None:
     sample = activity(text="hello", id="act-9")
     expected = TurnContext.get_conversation_reference(Activity().deserialize(sample)).serialize()
     assert conversation_reference(sample) == expected
+
+
+def test_a_chart_shows_in_the_card_and_other_files_only_as_links() -> None:
+    from assistant.messages import File
+
+    reply = Reply((File("report.png", "image/png", b"\x89PNG", caption="Attendance chart"),
+                   File("report.csv", "text/csv", b"a,b\n")))
+    links = {0: "https://spoke.example.org/files/png-token", 1: "https://spoke.example.org/files/csv"}
+    body = card(reply, links)["body"]
+    images = [b for b in body if b["type"] == "Image"]
+    assert images == [{"type": "Image", "url": links[0], "altText": "Attendance chart"}]
+    opened = [a["url"] for b in body if b["type"] == "ActionSet" for a in b["actions"]]
+    assert opened == [links[0], links[1]]

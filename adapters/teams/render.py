@@ -55,6 +55,9 @@ def card(reply: Reply, file_links: Mapping[int, str] | None = None) -> dict[str,
         elif isinstance(part, File):
             body.append(_text(part.caption or part.name))
             link = (file_links or {}).get(index)
+            if link and part.media_type in ("image/png", "image/jpeg"):
+                # A chart shows in the card itself; the link below still opens it full size.
+                body.append({"type": "Image", "url": link, "altText": part.caption or part.name})
             if link:
                 body.append({"type": "ActionSet", "actions": [
                     {"type": "Action.OpenUrl", "title": part.name, "url": link}]})

@@ -19,7 +19,12 @@ from adapters.slack.config import SlackSettings
 from adapters.teams.config import TeamsSettings
 from assistant.bootstrap import App
 from assistant.downloads import DownloadLinks
-from assistant.housekeeping import care_for_drafts, forget_expired_downloads, forget_old_deliveries
+from assistant.housekeeping import (
+    care_for_drafts,
+    forget_expired_downloads,
+    forget_old_deliveries,
+    remind_about_recommendations,
+)
 from assistant.outbox import OutboxPump, PlatformNotifier, Sender
 from assistant.parsers import warm_up
 from assistant.ports import Notifier
@@ -149,6 +154,7 @@ async def _tidy(core: App, every_seconds: float = 600.0) -> None:
             await asyncio.to_thread(forget_old_deliveries, core.store, core.clock)
             await asyncio.to_thread(forget_expired_downloads, core.store, core.clock)
             await asyncio.to_thread(care_for_drafts, core.store, core.clock)
+            await asyncio.to_thread(remind_about_recommendations, core.store, core.clock)
         except Exception:
             log.exception("housekeeping failed", extra={"event": "serve.housekeeping_failed"})
         await asyncio.sleep(every_seconds)

@@ -444,7 +444,11 @@ def schedule_case(ctx: ServiceContext, case_id: int, session_id: int) -> list[Pa
 
 
 def mark_presented(ctx: ServiceContext, case_id: int) -> list[Part] | Refused:
-    return _simple_move(ctx, case_id, "present", "cases.presented.done")
+    done = _simple_move(ctx, case_id, "present", "cases.presented.done")
+    if isinstance(done, Refused):
+        return done
+    return [*done, Card(ctx.t("cases.recommend.next"), (), (
+        Option(ctx.t("cases.action.recommend"), f"act:case_recommend:{case_id}"),))]
 
 
 def mark_recommendations_sent(ctx: ServiceContext, case_id: int) -> list[Part] | Refused:
@@ -688,6 +692,8 @@ def _actions(ctx: ServiceContext, record: CaseRecord, viewer: str) -> tuple[Opti
         actions.append(Option(t("cases.action.export"), f"act:case_export:{case.id}"))
         actions.append(Option(t("cases.action.export_pdf"), f"act:case_export_pdf:{case.id}"))
         return tuple(actions)
+    if case.state in ("presented", "recommendations_sent"):
+        return (Option(t("cases.action.recommend"), f"act:case_recommend:{case.id}"),)
     return ()
 
 
@@ -763,6 +769,25 @@ def _send(ctx: ServiceContext, record: CaseRecord, people: Sequence[int], what: 
 
 
 # --- permissions and moves -------------------------------------------------------------------
+
+
+def team_case(ctx: ServiceContext, case_id: int, action: str) -> CaseRecord | Refused:
+    """The case, locked, for a member of its network's team; an audited refusal otherwise."""
+    return _case_for(ctx, case_id, TEAM, action)
+
+
+def author_case(ctx: ServiceContext, case_id: int, action: str) -> CaseRecord | Refused:
+    """The case, locked, for its author; an audited refusal otherwise."""
+    return _case_for(ctx, case_id, AUTHOR, action)
+
+
+def advance_case(ctx: ServiceContext, record: CaseRecord, action: str) -> CaseRecord:
+    """Move a case along its life (the caller checked `allowed`), audited."""
+    return _move(ctx, record, action)
+
+
+def case_title(case: Case, t: Translator) -> str:
+    return _title(case, t)
 
 
 def _case_for(ctx: ServiceContext, case_id: int, by: str, action: str) -> CaseRecord | Refused:

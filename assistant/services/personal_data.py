@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import asdict
+from typing import Any
 
 from assistant.messages import File, Part, Text
+from assistant.model import Case
+from assistant.ports import UnitOfWork
 from assistant.services.context import Refused, ServiceContext
 from assistant.services.sessions import give_up_places
 
@@ -30,6 +34,15 @@ def export_my_data(ctx: ServiceContext) -> list[Part] | Refused:
                              "text_sha256": c.text_hash, "language": c.language,
                              "decision": c.decision, "at": c.at.isoformat()}
                             for c in uow.consents.history(person.id)],
+        "attendance": [{"session": a.session_id, "present": a.present, "minutes": a.minutes,
+                        "source": a.source, "adjusted": a.adjusted, "reason": a.reason,
+                        "at": a.marked_at.isoformat()} for a in uow.attendance.of_person(person.id)],
+        "evaluations": [{"session": e.session_id, "satisfaction": e.satisfaction,
+                         "relevance": e.relevance, "confidence": e.confidence,
+                         "would_recommend": e.recommend, "comment": e.comment,
+                         "at": e.answered_at.isoformat()}
+                        for e in uow.evaluations.of_person(person.id)],
+        "cases": [_case(uow, record.case) for record in uow.cases.of_author(person.id)],
     }
     uow.audit.record(ctx.now, ctx.actor.identity, "data.exported", f"person:{person.id}")
     content = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
@@ -56,3 +69,14 @@ def delete_my_data(ctx: ServiceContext) -> list[Part] | Refused:
         ctx.uow.conversations.delete_all(identity)
     ctx.uow.audit.record(ctx.now, "person:deleted", "data.deleted", f"person:{person.id}")
     return [Text(ctx.t("data.delete.done"))]
+
+
+def _case(uow: UnitOfWork, case: Case) -> dict[str, Any]:
+    """One's own case as submitted, with the recommendations and replies about it."""
+    return {"id": case.id, "reference": case.reference, "network": case.network,
+            "state": case.state, "session": case.session_id,
+            "submitted_at": case.submitted_at.isoformat() if case.submitted_at else None,
+            "content": {k: list(v) if isinstance(v, tuple) else v
+                        for k, v in asdict(case.content).items()},
+            "follow_ups": [{"kind": f.kind, "content": dict(f.content),
+                            "at": f.created_at.isoformat()} for f in uow.follow_ups.of_case(case.id)]}

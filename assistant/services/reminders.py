@@ -251,6 +251,8 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
     what = recipe.get("what")
     t = Translator(normalise_language(contact.language))
     uow = lookups.uow
+    if what in AFTER_SESSION:
+        return _write_after_session(str(what), recipe, contact, uow, t, now)
     if what == "approval_requested":
         request = uow.enrolments.request(int(recipe["enrolment"]))
         series = lookups.series_of(request.series_id) if request else None
@@ -312,6 +314,25 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
         kind = "now"  # caught up after the start: "starting now", with the link
     return Reply((session_card(session, series, lookups.network_name(series.network),
                                contact.time_zone, t, kind=kind),))
+
+
+AFTER_SESSION = frozenset({"follow_up", "recommendations", "presenter_reply", "follow_up_slot",
+                           "recommendations_due", "evaluation_reminder"})
+
+
+def _write_after_session(what: str, recipe: dict[str, Any], contact: Contact, uow: UnitOfWork,
+                         t: Translator, now: datetime) -> Reply | str:
+    # Imported here: those services use this module's helpers (describe_time and the rest).
+    from assistant.services import evaluation, follow_ups, recommendations
+
+    if what == "evaluation_reminder":
+        return evaluation.write_evaluation_reminder(uow, recipe, contact.person_id, t,
+                                                    contact.time_zone, now)
+    if what == "follow_up":
+        return follow_ups.write_follow_up(uow, recipe, contact, t, now)
+    if what == "recommendations":
+        return recommendations.write_recommendations(uow, recipe, contact, t)
+    return recommendations.write_team_notice(uow, recipe, contact, t)
 
 
 def _calendar_file(session: Session, series: Series, t: Translator, now: datetime) -> File:

@@ -1,0 +1,8 @@
+"""The conversation modules that each declare their `DIALOGS`, button `ACTIONS` and typed
+`COMMANDS`; the playbook, the button router and the command router merge them."""
+
+from __future__ import annotations
+
+from dialogs import after_session, attendance, evaluation
+
+MODULES = (after_session, attendance, evaluation)
