@@ -33,6 +33,7 @@ class NetworkInfo:
     consent_version: str
     consent_text: Mapping[str, str]  # language -> plain-words agreement
     consent_hash: Mapping[str, str]
+    id: int = 0  # the number a button names it by (a claim: checked like any other)
 
 
 class Directory:

@@ -4,9 +4,7 @@ words (for platforms that show no images), a chart and a CSV of the same aggrega
 Nothing in it names a person: attendance is counted, evaluations are averaged (and hidden
 below `MIN_RESPONSES` answers), comments are unattributed and sorted.
 
-A network has no number of its own in the ports (`NetworkInfo` carries its slug), so a
-button names a network by the id of its first series (`network_number`): series are never
-deleted, so the number is stable, and a network without a series has nothing to report.
+A button names a network by its number (`act:report:N`), checked against the reader's team.
 """
 
 from __future__ import annotations
@@ -51,9 +49,8 @@ class SessionFigures:
 
 
 def network_number(uow: UnitOfWork, slug: str) -> int | None:
-    """The number a network goes by in buttons: the id of its first series."""
-    found = uow.schedule.series_of([slug])
-    return min(s.id for s in found) if found else None
+    """The number a network goes by in buttons."""
+    return next((n.id for n in uow.networks.all() if n.slug == slug), None)
 
 
 def team_report(ctx: ServiceContext, network_id: int | None) -> list[Part] | Refused:
@@ -67,13 +64,13 @@ def team_report(ctx: ServiceContext, network_id: int | None) -> list[Part] | Ref
             return [_which_network(ctx, {n: slug for slug, n in numbered.items() if n is not None})]
         slug = teams[0]
     else:
-        series = ctx.uow.schedule.series(network_id)
-        if series is None or series.network not in teams:
+        named = next((n.slug for n in ctx.uow.networks.all() if n.id == network_id), None)
+        if named is None or named not in teams:
             ctx.uow.audit.record(ctx.now, ctx.actor.identity, "action.refused",
                                  f"network:{network_id}",
                                  {"reason": "reports.not_allowed", "action": "report"})
             return Refused("reports.not_allowed")
-        slug = series.network
+        slug = named
     figures = held_sessions(ctx.uow, slug, ctx.now)
     name = _network_name(ctx.uow, slug)
     if not figures:

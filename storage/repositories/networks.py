@@ -69,4 +69,5 @@ def _info(row: Any) -> NetworkInfo:
     return NetworkInfo(slug=row.slug, name=row.name, state=row.state,
                        professions=tuple(row.professions), consent_version=row.consent_version,
                        consent_text=texts,
-                       consent_hash={lang: text_hash(text) for lang, text in texts.items()})
+                       consent_hash={lang: text_hash(text) for lang, text in texts.items()},
+                       id=row.id)
