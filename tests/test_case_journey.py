@@ -8,34 +8,11 @@ from datetime import UTC, datetime
 
 from assistant.clock import FakeClock
 from assistant.events import UserChose
-from assistant.messages import Card, Outgoing, Question
 from assistant.outbox import Sender
-from assistant.ports import SendResult, Sent
 from storage.repositories import SqlStore
 from tests.community import member, series, session
 from tests.harness import ChatHarness, seeded
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.got: list[Outgoing] = []
-
-    async def send(self, message: Outgoing) -> SendResult:
-        self.got.append(message)
-        return Sent()
-
-    def of(self, identity: str) -> list[Outgoing]:
-        return [m for m in self.got if m.identity == identity]
-
-
-def refs(message: Outgoing) -> list[str]:
-    found: list[str] = []
-    for part in message.reply.parts:
-        if isinstance(part, Card):
-            found += [o.ref for o in part.actions]
-        elif isinstance(part, Question):
-            found += [o.ref for o in part.options]
-    return found
+from tests.inbox import Inbox, refs
 
 
 def draft_and_submit(chat: ChatHarness) -> None:

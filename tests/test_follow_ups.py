@@ -10,34 +10,18 @@ import pytest
 
 from assistant.clock import FakeClock
 from assistant.events import UserChose
-from assistant.messages import Card, Outgoing
 from assistant.model import AttendanceRecord, Session
 from assistant.outbox import Sender
-from assistant.ports import SendResult, Sent, Store
+from assistant.ports import Store
 from assistant.services.follow_ups import send_follow_up
 from storage.repositories import SqlStore
 from tests.community import enrol, member, open_networks, series, session
 from tests.harness import ChatHarness
+from tests.inbox import Inbox, refs
 
 HELD = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)  # the Monday of the test clock, 13:00 in London
 SLIDES = "https://example.org/slides/pain.pdf"
 RECORDING = "https://example.org/recordings/42"
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.got: list[Outgoing] = []
-
-    async def send(self, message: Outgoing) -> SendResult:
-        self.got.append(message)
-        return Sent()
-
-    def of(self, identity: str) -> list[Outgoing]:
-        return [m for m in self.got if m.identity == identity]
-
-
-def refs(message: Outgoing) -> list[str]:
-    return [o.ref for part in message.reply.parts if isinstance(part, Card) for o in part.actions]
 
 
 class Network:

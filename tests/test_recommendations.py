@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 from assistant.clock import FakeClock
 from assistant.events import UserChose
-from assistant.messages import Card, Outgoing
 from assistant.model import CaseContent
 from assistant.outbox import Sender
-from assistant.ports import SendResult, Sent, Store
+from assistant.ports import Store
 from assistant.services.recommendations import nudge_missing_recommendations, working_days_after
 from storage.repositories import SqlStore
 from tests.community import enrol, member, open_networks, series, session
 from tests.harness import ChatHarness
+from tests.inbox import Inbox, refs
 
 HELD = datetime(2025, 6, 6, 12, 0, tzinfo=UTC)  # a Friday, 13:00 in London
 CONTENT = CaseContent(questions=("How can we ease her breathlessness at night?",),
@@ -24,22 +24,6 @@ CONTENT = CaseContent(questions=("How can we ease her breathlessness at night?",
                       symptoms="Breathless at night", tried="A fan helps a little",
                       age_band="80-89", sex="female", diagnosis="Heart failure",
                       acp_status="discussed")
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.got: list[Outgoing] = []
-
-    async def send(self, message: Outgoing) -> SendResult:
-        self.got.append(message)
-        return Sent()
-
-    def of(self, identity: str) -> list[Outgoing]:
-        return [m for m in self.got if m.identity == identity]
-
-
-def refs(message: Outgoing) -> list[str]:
-    return [o.ref for part in message.reply.parts if isinstance(part, Card) for o in part.actions]
 
 
 class Presented:
