@@ -54,7 +54,10 @@ CONTENT_STEPS = ("questions", "case_type", "presenter_setting", "session", "summ
 
 # --- the checker on every answer ----------------------------------------------------------
 
-def flag_identifiers(text: str, ctx: StepContext) -> Valid[str] | Flagged:
+def flag_identifiers(text: str, ctx: StepContext, message: str = "case.check.found",
+                     form_message: str = "case.check.found_in_form") -> Valid[str] | Flagged:
+    """The text as it is, or what in it could identify someone, masked, with the choices
+    (`message` says it in the conversation, `form_message` beside a form's field)."""
     from assistant.identifiers import find_identifiers, replace_with_placeholders
 
     findings = find_identifiers(text, ctx.language)
@@ -62,8 +65,7 @@ def flag_identifiers(text: str, ctx: StepContext) -> Valid[str] | Flagged:
         return Valid(text)
     found = ctx.t.list([f"{ctx.t(f.message_id)} ({f.masked})" for f in findings])
     return Flagged(original=text, safer=replace_with_placeholders(text, findings),
-                   message="case.check.found", args={"found": found},
-                   form_message="case.check.found_in_form",
+                   message=message, args={"found": found}, form_message=form_message,
                    blocking=any(f.blocks_submit for f in findings),
                    kinds=tuple(sorted({f"{f.kind}:{'certain' if f.blocks_submit else 'likely'}"
                                        for f in findings})))

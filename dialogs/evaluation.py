@@ -18,6 +18,7 @@ from assistant.services.context import Refused, ServiceContext
 from assistant.services.evaluation import COMMENT_LIMIT, save_evaluation, start_evaluation
 from assistant.services.reports import team_report
 from assistant.turns import Routed
+from dialogs.case_presentation import flag_identifiers
 from dialogs.command import Acted, Command
 
 # What people type when they have nothing to add: the same as "skip".
@@ -36,8 +37,6 @@ RECOMMEND = (Choice("yes", "evaluation.recommend.yes"), Choice("no", "evaluation
 
 
 def _comment(text: str, ctx: StepContext) -> Valid[str | None] | Invalid | Flagged:
-    from assistant.identifiers import find_identifiers, replace_with_placeholders  # warmed up
-
     cleaned = " ".join(text.split())
     if fold(cleaned) in NOTHING:
         return Valid(None)
@@ -45,16 +44,8 @@ def _comment(text: str, ctx: StepContext) -> Valid[str | None] | Invalid | Flagg
         return Invalid("parse.text.control")
     if len(cleaned) > COMMENT_LIMIT:
         return Invalid("parse.text.too_long", {"max": COMMENT_LIMIT})
-    findings = find_identifiers(cleaned, ctx.language)
-    if not findings:
-        return Valid(cleaned)
-    found = ctx.t.list([f"{ctx.t(f.message_id)} ({f.masked})" for f in findings])
-    return Flagged(original=cleaned, safer=replace_with_placeholders(cleaned, findings),
-                   message="evaluation.comment.found", args={"found": found},
-                   form_message="evaluation.comment.found_in_form",
-                   blocking=any(f.blocks_submit for f in findings),
-                   kinds=tuple(sorted({f"{f.kind}:{'certain' if f.blocks_submit else 'likely'}"
-                                       for f in findings})))
+    return flag_identifiers(cleaned, ctx, "evaluation.comment.found",
+                            "evaluation.comment.found_in_form")
 
 
 def _finish(answers: Answers, ctx: ServiceContext) -> Sequence[Part] | Reopen:
