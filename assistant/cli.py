@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.bootstrap import App, MissingSecret, build_app, migrate
 from assistant.cli_after_session import add_commands
+from assistant.cli_library import add_library_commands
 from assistant.clock import Clock
 from assistant.config import Settings
 from assistant.i18n import translate
@@ -114,6 +115,7 @@ def _parser(settings: Settings, clock: Clock | None = None) -> argparse.Argument
     _session_commands(admin, with_app)
     _case_commands(admin, with_app)
     add_commands(admin, with_app)  # attendance imports, rules and iECHO exports
+    add_library_commands(admin, with_app)  # the members' library: add, remove, list
 
     for frontend in entry_points(group="spoke.frontends"):
         frontend.load()(commands, open_app)
@@ -222,7 +224,35 @@ def _series_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg
                                      "sessions at --time (monthly: same day of the month, "
                                      "skipping months without that day)")
     add.add_argument("--count", help="how many sessions to create with --first (1-52)")
+    _audience_arguments(add)
     add.set_defaults(run=with_app(_add_series))
+
+    for verb, state, told in (("open", "open", "; subscribers are told once"),
+                              ("close", "closed", "")):
+        change = series.add_parser(verb, help=f"{verb} a series' registration{told}")
+        change.add_argument("name", metavar="NAME", help="the series' name")
+        change.add_argument("--network", required=True)
+        change.set_defaults(run=with_app(_to_state(state)))
+
+    update = series.add_parser("update", help="change a series' state or who it is meant for")
+    update.add_argument("name", metavar="NAME", help="the series' name")
+    update.add_argument("--network", required=True)
+    update.add_argument("--state", choices=[s.replace("_", "-") for s in SERIES_STATES])
+    _audience_arguments(update)
+    update.set_defaults(run=with_app(_update_series))
+
+
+def _audience_arguments(parser: argparse.ArgumentParser) -> None:
+    from assistant.model import CARE_SETTINGS
+
+    parser.add_argument("--for-professions", metavar="LIST",
+                        help='comma-separated, from the network\'s list, e.g. "Registered nurse, '
+                             'GP" ("" for everyone)')
+    parser.add_argument("--for-settings", metavar="LIST",
+                        help=f"comma-separated care settings: {', '.join(CARE_SETTINGS)}")
+    parser.add_argument("--others", choices=["note", "approval"],
+                        help="people outside the audience: register with a note (default), or "
+                             "ask the facilitators' approval")
 
 
 def _session_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
@@ -278,7 +308,8 @@ def _add_series(app: App, args: argparse.Namespace) -> int:
         "duration_minutes": _whole_number(args.duration, "--duration"),
         "join_url": args.join_url.strip(),
         "capacity": _whole_number(args.capacity, "--capacity") if args.capacity else None,
-        "state": args.state.replace("-", "_"), "requires_approval": args.approval}
+        "state": args.state.replace("-", "_"), "requires_approval": args.approval,
+        **_audience(args)}
     _check_lengths(values)
     days = _session_days(args, recurrence)
     if days and default_time is None:
@@ -293,6 +324,59 @@ def _add_series(app: App, args: argparse.Namespace) -> int:
     print(f"series {series.name} added to {series.network} (id {series.id})")
     for made in sessions:
         print(f"session {made.id}: {_when(made.starts_at, zone)}")
+    return 0
+
+
+def _audience(args: argparse.Namespace) -> dict[str, Any]:
+    """The audience options given (left out: unchanged, or everyone for a new series)."""
+    values: dict[str, Any] = {}
+    for option, key in (("for_professions", "audience_professions"),
+                        ("for_settings", "audience_settings")):
+        text = getattr(args, option)
+        if text is not None:
+            values[key] = [item.strip() for item in text.split(",") if item.strip()]
+    if args.others is not None:
+        values["others"] = args.others
+    return values
+
+
+def _to_state(state: str) -> Command:
+    def run(app: App, args: argparse.Namespace) -> int:
+        return _series_state(app, args, state)
+    return run
+
+
+def _series_state(app: App, args: argparse.Namespace, state: str) -> int:
+    from assistant.services.schedule import set_series_state
+
+    now = app.clock.now()
+    with app.store.transaction() as uow:
+        series = _series(uow, args.network, args.name)
+        waiting = len(uow.series_alerts.waiting(series.id, "opening"))
+        changed = _accepted(set_series_state(uow, OPERATOR, series, state, now))
+    told = f"; {waiting} waiting subscriber(s) will be told" if state == "open" and waiting else ""
+    print(f"series {changed.name} is {changed.state.replace('_', ' ')}{told}")
+    return 0
+
+
+def _update_series(app: App, args: argparse.Namespace) -> int:
+    from assistant.services.schedule import set_audience, set_series_state
+
+    audience = _audience(args)
+    if args.state is None and not audience:
+        raise CommandError("nothing to change: give --state, --for-professions, --for-settings "
+                           "or --others")
+    now = app.clock.now()
+    with app.store.transaction() as uow:  # all or nothing
+        series = _series(uow, args.network, args.name)
+        if audience:
+            series = _accepted(set_audience(uow, OPERATOR, series, audience, now))
+        if args.state is not None:
+            series = _accepted(set_series_state(uow, OPERATOR, series,
+                                                args.state.replace("-", "_"), now))
+    everyone = [*series.audience_professions, *series.audience_settings]
+    print(f"series {series.name}: {series.state.replace('_', ' ')}, meant for "
+          f"{', '.join(everyone) if everyone else 'everyone'} (others: {series.others})")
     return 0
 
 

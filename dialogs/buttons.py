@@ -24,6 +24,9 @@ def act(ref: str, ctx: ServiceContext) -> list[Part] | StartDialog:
     _, _, rest = ref.partition(":")
     name, _, number = rest.partition(":")
     if ctx.person is None and (name in ACTIONS or name == "case_slot"):
+        # Not anyone's yet: nothing to check it against, but a pressed button is a claim.
+        ctx.uow.audit.record(ctx.now, ctx.actor.identity, "action.refused", "button",
+                             {"reason": "not_registered", "action": name})
         return [Text(ctx.t("commands.register_first"))]
     if name == "case_slot":  # a case and a session: the service reads and checks both
         return shown(schedule_from_ref(ctx, ref), ctx)

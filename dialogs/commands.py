@@ -30,7 +30,7 @@ from dialogs.account import consent_card, profile_card
 from dialogs.case_presentation import draft_preset
 from dialogs.command import Command
 from dialogs.features import MODULES
-from dialogs.sessions import team_series_preset, team_sessions_preset
+from dialogs.sessions import INVITATION_COMMANDS, team_series_preset, team_sessions_preset
 
 
 def _help(ctx: ServiceContext) -> Routed:
@@ -118,6 +118,8 @@ def _change_session(ctx: ServiceContext) -> Routed:
 
 
 COMMANDS: tuple[Command, ...] = (
+    # Before `register`: "join CODE" takes an invitation, a bare "join" still registers.
+    *INVITATION_COMMANDS,
     Command("help", frozenset({"help", "aide", "?", "menu", "commands", "commandes"}), _help, False),
     Command("register", frozenset({"register", "sign up", "join", "s'inscrire", "inscription",
                                    "inscrire", "start", "commencer"}), _register, False),

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from dialogs import after_session, attendance, evaluation
+from dialogs import after_session, attendance, evaluation, library
 
-MODULES = (after_session, attendance, evaluation)
+MODULES = (after_session, attendance, evaluation, library)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
+from assistant.i18n import Translator
 from assistant.messages import Part, Text
 from assistant.runtime import Answers, Choice, Choose, Dialog, Review, Say, StepContext
 from assistant.services.consent import agreement_token, consent_text
 from assistant.services.context import Refused, ServiceContext
+from assistant.services.invitations import join_by_code
 from assistant.services.membership import joinable
 from assistant.services.registration import register
 from dialogs.fields import PROFILE_STEPS, profile_from
@@ -49,7 +52,16 @@ def consent_choices(ctx: StepContext) -> list[Choice]:
 def _finish(answers: Answers, ctx: ServiceContext) -> Sequence[Part]:
     result = register(profile_from(answers), list(answers.get("networks") or []),
                       answers.get("consent"), ctx)
-    return [Text(ctx.t(result.message))] if isinstance(result, Refused) else result
+    if isinstance(result, Refused):
+        return [Text(ctx.t(result.message))]
+    person = ctx.uow.people.by_identity(ctx.actor.identity)
+    if answers.get("_invitation") and person is not None:
+        # Came with a colleague's invitation: the place follows at once, no code to retype.
+        joined = join_by_code(replace(ctx, person=person, t=Translator(person.language)),
+                              str(answers["_invitation"]))
+        if isinstance(joined, list):
+            return [*result, *joined]
+    return result
 
 
 REGISTRATION = Dialog(

@@ -15,7 +15,9 @@ from assistant.parsers.session_time import duration_minutes, join_url, session_s
 from assistant.parsing import Invalid, Valid
 from assistant.reminder_times import in_quiet_hours  # noqa: F401  (re-exported for tests)
 from assistant.runtime import Answers, Ask, Choice, Choose, Confirm, Dialog, Review, StepContext
+from assistant.services.alerts import notify_when_open, stop_notifying
 from assistant.services.context import Refused, ServiceContext
+from assistant.services.invitations import join_by_code, share_series, shareable
 from assistant.services.reminders import describe_time, replan_person
 from assistant.services.schedule import Actor, add_session, cancel_session, reschedule
 from assistant.services.sessions import (
@@ -28,6 +30,8 @@ from assistant.services.sessions import (
     session_file,
     team_networks,
 )
+from assistant.turns import Routed, StartDialog
+from dialogs.command import Command
 
 NOTHING = "nothing"
 
@@ -50,7 +54,29 @@ ACTIONS: dict[str, Callable[[ServiceContext, int], Sequence[Part] | Refused]] = 
     "cancel_place": cancel_place,
     "approve": lambda ctx, n: decide_request(ctx, n, approve=True),
     "decline": lambda ctx, n: decide_request(ctx, n, approve=False),
+    "notify_open": notify_when_open,
+    "notify_open_off": stop_notifying,
+    "share": share_series,
 }
+
+
+# --- invitations: "join CODE" and "share" ----------------------------------------------------
+
+
+def _join_word(ctx: ServiceContext) -> Routed:
+    """"join" with no code: registration for a newcomer (as the register command does)."""
+    if ctx.person is None:
+        return StartDialog("registration")
+    return [Text(ctx.t("invite.code_needed"))]
+
+
+# For the command router: listed before "register", so "join" alone still registers.
+INVITATION_COMMANDS: tuple[Command, ...] = (
+    Command("join_code", frozenset({"join", "rejoindre"}), _join_word, needs_registration=False,
+            run_with=join_by_code),
+    Command("share", frozenset({"share", "partager", "invite colleagues", "invite a colleague",
+                                "inviter des collegues", "inviter un collegue"}), shareable),
+)
 
 
 # --- reminder preferences -------------------------------------------------------------------

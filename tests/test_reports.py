@@ -259,3 +259,15 @@ def test_every_chart_word_comes_from_the_catalogue(hub: Hub) -> None:
     flore.say("rapport")
     assert files(fay)["image/png"].content != files(flore)["image/png"].content
     assert all(isinstance(p, Text | File) for p in fay.parts)
+
+
+def test_places_that_came_through_invitations_are_counted(hub: Hub) -> None:
+    with hub.store.transaction() as uow:
+        uow.invitations.add("SPRING-ABCDEFGH", hub.spring.id, hub.people[0], hub.clock.now())
+        uow.invitations.credit(hub.spring.id, hub.people[1], "SPRING-ABCDEFGH")
+    fay = hub.chat("fay")
+    fay.say("report")
+    fay.expect_said("reports.invitations", places="Spring series: 1")
+    gus = hub.chat("gus")  # the other network's report says nothing about it
+    gus.say("report")
+    assert "Spring series: 1" not in gus.text

@@ -137,9 +137,10 @@ def test_sessions_lists_what_is_coming_in_the_readers_zone_and_language(
 
     assert chat.text.startswith(heading)
     assert when in chat.text
-    register, just_this_one = chat.options()
+    register, just_this_one, share = chat.options()
     assert (register.label, register.ref) == (button, f"act:join:{spring_series.id}")
     assert just_this_one.ref.startswith("act:attend:")
+    assert share.ref == f"act:share:{spring_series.id}"
 
 
 def test_the_french_listing_names_the_zone_once(store, clock):
@@ -156,8 +157,9 @@ def test_a_series_without_dates_can_still_be_joined_and_other_networks_are_not_s
     series(store, clock.now(), name="elsewhere", network="palliative-essentials")
     chat = ChatHarness(store, clock, user="amira")
     chat.say("sessions")
-    assert [(o.label, o.ref) for o in chat.options()] == [(en("sessions.action.join.open"),
-                                                           f"act:join:{undated.id}")]
+    assert [(o.label, o.ref) for o in chat.options()] == [
+        (en("sessions.action.join.open"), f"act:join:{undated.id}"),
+        (en("invite.action.share"), f"act:share:{undated.id}")]
     assert "Elsewhere series" not in chat.text
 
 

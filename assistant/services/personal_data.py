@@ -63,6 +63,7 @@ def delete_my_data(ctx: ServiceContext) -> list[Part] | Refused:
     give_up_places(ctx, person.id, None)
     ctx.uow.rsvps.forget(person.id)
     ctx.uow.reminder_preferences.forget(person.id)
+    ctx.uow.series_alerts.forget(person.id)
     ctx.uow.people.forget(person.id, secrets.token_hex(8), ctx.now)
     ctx.uow.outbox.forget(identities)
     for identity in identities:

@@ -317,14 +317,16 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
 
 
 AFTER_SESSION = frozenset({"follow_up", "recommendations", "presenter_reply", "follow_up_slot",
-                           "recommendations_due", "evaluation_reminder"})
+                           "recommendations_due", "evaluation_reminder", "series_opened"})
 
 
 def _write_after_session(what: str, recipe: dict[str, Any], contact: Contact, uow: UnitOfWork,
                          t: Translator, now: datetime) -> Reply | str:
     # Imported here: those services use this module's helpers (describe_time and the rest).
-    from assistant.services import evaluation, follow_ups, recommendations
+    from assistant.services import alerts, evaluation, follow_ups, recommendations
 
+    if what == "series_opened":
+        return alerts.write_series_opened(uow, recipe, contact, t, now)
     if what == "evaluation_reminder":
         return evaluation.write_evaluation_reminder(uow, recipe, contact.person_id, t,
                                                     contact.time_zone, now)

@@ -28,6 +28,7 @@ from assistant.services.evaluation import (
     evaluation_summary,
     session_title,
 )
+from assistant.services.invitations import invitation_counts
 from assistant.services.sessions import team_networks
 
 REPORT_SESSIONS = 12
@@ -78,8 +79,11 @@ def team_report(ctx: ServiceContext, network_id: int | None) -> list[Part] | Ref
     ctx.uow.audit.record(ctx.now, ctx.actor.identity, "report.viewed", f"network:{slug}",
                          {"sessions": len(figures)})
     stamp = ctx.now.astimezone(ZoneInfo(ctx.time_zone)).date().isoformat()
+    invited = invitation_counts(ctx.uow, slug)
+    spread = [Text(ctx.t("reports.invitations", places=", ".join(
+        f"{title}: {count}" for title, count in sorted(invited.items()))))] if invited else []
     return [
-        Text(summary_text(figures, name, ctx.t, ctx.time_zone)),
+        Text(summary_text(figures, name, ctx.t, ctx.time_zone)), *spread,
         File(f"report-{slug}-{stamp}.png", "image/png",
              attendance_chart([_point(f, ctx.t, ctx.time_zone) for f in figures],
                               _chart_labels(ctx.t, name)),

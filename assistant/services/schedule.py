@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from assistant.model import RECURRENCES, SERIES_STATES, Series, Session
+from assistant.model import CARE_SETTINGS, RECURRENCES, SERIES_STATES, Series, Session
 from assistant.ports import UnitOfWork
+from assistant.services.alerts import announce_opening
 from assistant.services.context import Refused
 from assistant.services.reminders import (
     notify_registered,
@@ -23,6 +24,7 @@ from assistant.services.reminders import (
 )
 
 MIN_DURATION, MAX_DURATION = 10, 480
+OTHERS = ("note", "approval")  # what people outside a series' audience get
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,12 @@ def add_series(uow: UnitOfWork, actor: Actor, network: str, values: Mapping[str,
     problem = _check_series(values)
     if problem is not None:
         return problem
+    audience = _check_audience(uow, network, values)
+    if isinstance(audience, Refused):
+        return audience
     if uow.schedule.series_named(network, str(values["name"])) is not None:
         return Refused("schedule.series_exists", {"name": values["name"]})
-    series = uow.schedule.add_series(network, dict(values), now)
+    series = uow.schedule.add_series(network, {**values, **audience}, now)
     uow.audit.record(now, actor.reference, "series.added", f"series:{series.id}")
     return series
 
@@ -76,6 +81,72 @@ def _check_series(values: Mapping[str, Any]) -> Refused | None:
     if url and not url.startswith("https://"):
         return Refused("schedule.bad_url")
     return None
+
+
+def _check_audience(uow: UnitOfWork, network: str, values: Mapping[str, Any]
+                    ) -> dict[str, Any] | Refused:
+    """Who a series is meant for, spelt as people's profiles spell it: professions from the
+    network's own list, care settings as codes. Only the keys present are returned."""
+    found: dict[str, Any] = {}
+    if "audience_professions" in values:
+        known = {p.casefold(): p for n in uow.networks.all() if n.slug == network
+                 for p in n.professions}
+        asked = [str(p).strip() for p in values["audience_professions"] or () if str(p).strip()]
+        unknown = [p for p in asked if p.casefold() not in known]
+        if unknown:
+            return Refused("audience.unknown_profession", {"professions": ", ".join(unknown),
+                                                           "choices": ", ".join(known.values())})
+        found["audience_professions"] = list(dict.fromkeys(known[p.casefold()] for p in asked))
+    if "audience_settings" in values:
+        settings = [str(s).strip().lower() for s in values["audience_settings"] or ()
+                    if str(s).strip()]
+        if any(s not in CARE_SETTINGS for s in settings):
+            return Refused("audience.unknown_setting", {"choices": ", ".join(CARE_SETTINGS)})
+        found["audience_settings"] = list(dict.fromkeys(settings))
+    if "others" in values:
+        if values["others"] not in OTHERS:
+            return Refused("audience.bad_others", {"choices": ", ".join(OTHERS)})
+        found["others"] = values["others"]
+    return found
+
+
+def set_audience(uow: UnitOfWork, actor: Actor, series: Series, changes: Mapping[str, Any],
+                 now: datetime) -> Series | Refused:
+    """Change who a series is meant for (`audience_professions`, `audience_settings`,
+    `others`). Places already given stay; what others get applies to new requests."""
+    if not may_schedule(uow, actor, series.network):
+        return _refused(uow, actor, now, f"series:{series.id}")
+    audience = _check_audience(uow, series.network, changes)
+    if isinstance(audience, Refused):
+        return audience
+    if not audience:
+        return series
+    updated = uow.schedule.update_series(series.id, audience)
+    uow.audit.record(now, actor.reference, "series.audience", f"series:{series.id}",
+                     {"professions": len(updated.audience_professions),
+                      "settings": list(updated.audience_settings), "others": updated.others})
+    return updated
+
+
+def set_series_state(uow: UnitOfWork, actor: Actor, series: Series, state: str,
+                     now: datetime) -> Series | Refused:
+    """Open, close, mark full or "opening soon". Opening gives the room to whoever waits
+    (in order), and tells each "tell me when it opens" subscriber, once."""
+    if not may_schedule(uow, actor, series.network):
+        return _refused(uow, actor, now, f"series:{series.id}")
+    if state not in SERIES_STATES:
+        return Refused("schedule.bad_state", {"choices": ", ".join(SERIES_STATES)})
+    held = uow.schedule.hold_series(series.id) or series
+    updated = held if held.state == state else uow.schedule.update_series(held.id, {"state": state})
+    if held.state != state:
+        uow.audit.record(now, actor.reference, "series.state", f"series:{series.id}",
+                         {"from": held.state, "to": state})
+    if state == "open":
+        # A "full" series with no number promotes one person per call: opening frees them all.
+        while promote_waiting(uow, updated, now) and updated.capacity is None:
+            pass
+        announce_opening(uow, updated, now)  # idempotent: the told are marked in this transaction
+    return updated
 
 
 def set_capacity(uow: UnitOfWork, actor: Actor, series: Series, capacity: int | None,

@@ -6,8 +6,10 @@ number, and anyone can forge one.
 
 from __future__ import annotations
 
+from assistant.i18n import Translator
 from assistant.messages import Card, Fact, File, Option, Part, Text
-from assistant.model import Series, Session
+from assistant.model import Person, Series, Session
+from assistant.services.alerts import opening_card_extras, opening_soon_parts
 from assistant.services.context import Refused, ServiceContext
 from assistant.services.reminders import (
     describe_time,
@@ -39,6 +41,7 @@ def upcoming_sessions(ctx: ServiceContext) -> list[Part] | Refused:
         parts.append(Text(ctx.t("sessions.none_coming")))
     else:
         parts.append(Text(ctx.t("sessions.coming", zone=ctx.t.zone_name(ctx.time_zone))))
+    cards: list[tuple[Series, Card]] = []
     offered: set[int] = set()  # a series one has no place in is offered once, at its next date
     for session in coming:
         one = series[session.series_id]
@@ -46,19 +49,58 @@ def upcoming_sessions(ctx: ServiceContext) -> list[Part] | Refused:
         answer = ctx.uow.rsvps.answer(session.id, person.id)
         if status == "registered" or answer == "going":  # a place, or coming to this one
             place = ctx.t(f"sessions.place.{answer or 'registered'}")
-            parts.append(session_card(session, one, names.get(one.network, one.network),
-                                      ctx.time_zone, ctx.t, place=place))
+            cards.append((one, session_card(session, one, names.get(one.network, one.network),
+                                            ctx.time_zone, ctx.t, place=place)))
         elif one.id not in offered:
             offered.add(one.id)
-            parts.append(_open_series_card(ctx, one, session, status,
-                                           names.get(one.network, one.network)))
-    # Series with no date yet, or none in view, can still be joined.
+            cards.append((one, _open_series_card(ctx, one, session, status,
+                                                 names.get(one.network, one.network))))
+    # Series with no date yet, or none in view, can still be joined (or waited for).
     shown = {s.series_id for s in coming}
     for one in series.values():
-        if one.id not in shown and one.id not in enrolled and one.state in ("open", "full"):
-            parts.append(_open_series_card(ctx, one, None, None,
-                                           names.get(one.network, one.network)))
+        if one.id not in shown and one.id not in enrolled and one.state != "closed":
+            cards.append((one, _open_series_card(ctx, one, None, None,
+                                                 names.get(one.network, one.network))))
+    # What is meant for the reader's profession or setting comes first; dates order the rest.
+    cards.sort(key=lambda pair: 0 if meant_for(pair[0], person) else 1)
+    parts += [card for _, card in cards]
+    if any(one.state != "closed" for one, _ in cards):
+        parts.append(Text(ctx.t("invite.hint")))
     return parts
+
+
+def meant_for(series: Series, person: Person) -> bool | None:
+    """Whether a series names the reader's profession or care setting: None when it is for
+    everyone, False when it names others only."""
+    if not series.audience_professions and not series.audience_settings:
+        return None
+    return (person.profession.casefold() in {p.casefold() for p in series.audience_professions}
+            or person.care_setting in series.audience_settings)
+
+
+def audience_names(series: Series, t: Translator) -> str:
+    """"Registered nurses, GPs and Hospice": professions as the network spells them, care
+    settings in the reader's language."""
+    return t.list([*series.audience_professions,
+                   *(t(f"fields.care_setting.{code}") for code in series.audience_settings)])
+
+
+def audience_fact(ctx: ServiceContext, series: Series) -> Fact | None:
+    """Who a targeted series is for, and, for others, the kind note or the team's say."""
+    person = ctx.person
+    fits = meant_for(series, person) if person is not None else None
+    if fits is None:
+        return None
+    key = "audience.yours" if fits else f"audience.others.{series.others}"
+    return Fact(ctx.t("audience.label"), ctx.t(key, audience=audience_names(series, ctx.t)))
+
+
+def _needs_team(ctx: ServiceContext, series: Series) -> bool:
+    """A place needs the team's yes: for the whole series, or for people outside its audience
+    when the series asks so."""
+    person = ctx.person
+    return series.requires_approval or (
+        series.others == "approval" and person is not None and meant_for(series, person) is False)
 
 
 def my_next_sessions(ctx: ServiceContext, shown: int = 3) -> list[Part]:
@@ -91,14 +133,22 @@ def _open_series_card(ctx: ServiceContext, series: Series, session: Session | No
         facts.insert(0, Fact(ctx.t("sessions.next"), describe_time(session, ctx.time_zone, ctx.t)))
     if series.description:
         facts.append(Fact(ctx.t("sessions.about"), series.description))
+    audience = audience_fact(ctx, series)
+    if audience is not None:
+        facts.append(audience)
     actions: tuple[Option, ...] = ()
     if status in ("waitlisted", "pending_approval"):
         facts.append(Fact(ctx.t("sessions.your_place"), ctx.t(f"sessions.place.{status}")))
         actions = (Option(ctx.t("sessions.action.leave_waitlist"), f"act:cancel_place:{series.id}"),)
     elif series.state in ("open", "full"):
         actions = (Option(ctx.t(f"sessions.action.join.{series.state}"), f"act:join:{series.id}"),)
-        if session is not None and series.state == "open" and not series.requires_approval:
+        if session is not None and series.state == "open" and not _needs_team(ctx, series):
             actions += (Option(ctx.t("sessions.action.one_session"), f"act:attend:{session.id}"),)
+        if series.state == "open":  # colleagues can have a place: worth passing on
+            actions += (Option(ctx.t("invite.action.share"), f"act:share:{series.id}"),)
+    elif series.state == "opening_soon":
+        listed, actions = opening_card_extras(ctx, series)
+        facts += listed
     return Card(series.title, tuple(facts), actions)
 
 
@@ -114,7 +164,7 @@ def join_series(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
     if series.state == "closed":
         return Refused("sessions.series_closed", {"series": series.title})
     if series.state == "opening_soon":
-        return Refused("sessions.series_opening_soon", {"series": series.title})
+        return opening_soon_parts(ctx, series)  # with "tell me when it opens"
     current = ctx.uow.enrolments.status(series.id, person.id)
     if current is not None:
         return Refused(f"sessions.already.{current}", {"series": series.title})
@@ -129,13 +179,19 @@ def join_series(ctx: ServiceContext, series_id: int) -> list[Part] | Refused:
                                                f"act:cancel_place:{series.id}"),))]
     if status == "pending_approval":
         _ask_team(ctx, series, person.id)
+        if not series.requires_approval:  # outside the audience of a series that asks so
+            return [Text(ctx.t("audience.asked_team", series=series.title,
+                               audience=audience_names(series, ctx.t)))]
         return [Text(ctx.t("sessions.joined.pending_approval", series=series.title))]
     replan_person(ctx.uow, person.id, series.id, ctx.now)
-    return _registered_message(ctx, series)
+    parts = _registered_message(ctx, series)
+    if meant_for(series, person) is False:  # welcome, with a word on who it is meant for
+        parts.insert(1, Text(ctx.t("audience.note", audience=audience_names(series, ctx.t))))
+    return parts
 
 
 def _status_for_newcomer(ctx: ServiceContext, series: Series) -> str:
-    if series.requires_approval:
+    if _needs_team(ctx, series):
         return "pending_approval"
     if series.state == "full" or ctx.uow.enrolments.waitlist(series.id):
         return "waitlisted"  # nobody jumps the queue
@@ -157,7 +213,9 @@ def _registered_message(ctx: ServiceContext, series: Series) -> list[Part]:
     if sessions:
         parts.append(_series_file(ctx, series, sessions))
     parts.append(Card(series.title, (), (Option(ctx.t("sessions.action.cancel_place"),
-                                                f"act:cancel_place:{series.id}"),)))
+                                                f"act:cancel_place:{series.id}"),
+                                         Option(ctx.t("invite.action.share"),
+                                                f"act:share:{series.id}"))))
     return parts
 
 
@@ -272,7 +330,7 @@ def attend_one_session(ctx: ServiceContext, session_id: int) -> list[Part] | Ref
         return _refuse(ctx, "sessions.not_yours", f"session:{session_id}")
     if ctx.uow.enrolments.status(series.id, person.id) == "registered":
         return answer_rsvp(ctx, session_id, "going")
-    if series.state != "open" or series.requires_approval:
+    if series.state != "open" or _needs_team(ctx, series):
         return Refused("sessions.one_session.not_offered", {"series": series.title})
     if session.state != "scheduled" or session.ends_at <= ctx.now:
         return Refused("sessions.session_over" if session.state == "scheduled"
