@@ -146,7 +146,7 @@ class Planned:
     """A message planned for later: a reminder, or a notice about a change."""
 
     dedupe_key: str
-    person_id: int
+    person_id: int | None  # None: a channel's message, not a person's
     identity: str
     address: dict[str, Any]
     subject: str

@@ -140,6 +140,11 @@ def _sessions(ctx: StepContext) -> list[Choice]:
     return [Choice(str(s["id"]), s["label"], literal=True) for s in ctx.answers.get("_sessions", [])]
 
 
+def _has_channel(answers: Answers) -> bool:
+    return any(str(s["id"]) == str(answers.get("session")) and s.get("channel")
+               for s in answers.get("_sessions", []))
+
+
 def _content(answers: Answers) -> dict[str, Any]:
     return {"summary": answers.get("summary") or "", "resources": answers.get("resources") or [],
             "recording": answers.get("recording") or "", "teaser": answers.get("teaser") or ""}
@@ -161,8 +166,8 @@ def _finish_follow_up(answers: Answers, ctx: ServiceContext) -> Sequence[Part]:
     when = answers.get("when")
     send_at = None if when in (None, "now") else datetime.fromisoformat(str(when))
     key = f"{ctx.actor.identity}:follow_up:{answers.get('_started', '')}"
-    return _shown(send_follow_up(ctx, int(answers["session"]), _content(answers), send_at, key),
-                  ctx)
+    return _shown(send_follow_up(ctx, int(answers["session"]), _content(answers), send_at, key,
+                                 to_channel=bool(answers.get("channel"))), ctx)
 
 
 _CONTENT = ("session", "summary", "resources", "recording", "teaser", "when")
@@ -180,6 +185,8 @@ FOLLOW_UP = Dialog(
         Ask("teaser", "follow_up.teaser.ask", parse=one_line(TEASER_LIMIT), skippable=True,
             help="follow_up.teaser.help"),
         Ask("when", "follow_up.when.ask", parse=_when, show=_show_when, help="follow_up.when.help"),
+        Confirm("channel", "follow_up.channel.ask", when=_has_channel, help="follow_up.channel.help",
+                depends_on=("session",)),
         Confirm("send", _preview, depends_on=_CONTENT, reviewed=False),
     ),
     cancelled="follow_up.cancelled",

@@ -49,7 +49,8 @@ def recent_team_sessions(ctx: ServiceContext) -> list[dict[str, Any]]:
         heading = _heading(session, series[session.series_id], ctx.t, ctx.time_zone, ctx.uow,
                            ctx.now)
         choices.append({"id": session.id, "label": f"{heading.title} ({heading.date})",
-                        "heading": heading.as_json()})
+                        "heading": heading.as_json(),
+                        "channel": has_channel(ctx.uow, series[session.series_id].network)})
     return choices
 
 
@@ -90,12 +91,14 @@ def recipients(uow: UnitOfWork, session: Session) -> list[int]:
 
 
 def send_follow_up(ctx: ServiceContext, session_id: int, content: Mapping[str, Any],
-                   send_at: datetime | None, draft_key: str) -> list[Part] | Refused:
-    """Store the follow-up and plan it for every reader (now, or at `send_at`)."""
+                   send_at: datetime | None, draft_key: str,
+                   to_channel: bool = False) -> list[Part] | Refused:
+    """Store the follow-up and plan it for every reader (now, or at `send_at`), and with
+    `to_channel` its summary alone for the network's channel."""
     found = _team_session(ctx, session_id, "follow_up")
     if isinstance(found, Refused):
         return found
-    session, _series = found
+    session, series = found
     person = ctx.person
     assert person is not None  # _team_session checked
     existing = ctx.uow.follow_ups.by_draft_key(draft_key)
@@ -108,9 +111,10 @@ def send_follow_up(ctx: ServiceContext, session_id: int, content: Mapping[str, A
     except StaleState:
         return [Text(ctx.t("follow_up.already_sent"))]
     count = plan_follow_up(ctx.uow, follow_up, session, ctx.now)
+    posted = to_channel and post_to_channel(ctx.uow, follow_up, series, ctx.language, ctx.now)
     ctx.uow.audit.record(ctx.now, ctx.actor.identity, "follow_up.sent", f"session:{session.id}",
                          {"follow_up": follow_up.id, "readers": count,
-                          "scheduled": when > ctx.now})
+                          "scheduled": when > ctx.now, "channel": posted})
     if when > ctx.now:
         return [Text(ctx.t("follow_up.scheduled", count=count,
                            when=ctx.t.datetime(when, ctx.time_zone)))]
@@ -249,6 +253,42 @@ def audience_of(uow: UnitOfWork, session: Session, series: Series, person_id: in
     minutes = int((session.ends_at - session.starts_at).total_seconds() // 60)
     rules = uow.networks.attendance_rules(series.network)
     return ATTENDEE if record is not None and rules.attended(record, minutes) else ABSENTEE
+
+
+def has_channel(uow: UnitOfWork, network: str) -> bool:
+    return uow.networks.channel(network) is not None
+
+
+def post_to_channel(uow: UnitOfWork, follow_up: FollowUp, series: Series, language: str,
+                    now: datetime) -> bool:
+    """The summary alone to the network's channel, when it has one: no names, and no
+    recording or resources (those are for the members, in private)."""
+    channel = uow.networks.channel(series.network)
+    if channel is None:
+        return False
+    identity, address = channel
+    uow.outbox.plan([Planned(dedupe_key=f"follow_up:{follow_up.id}:channel", person_id=None,
+                             identity=identity, address=address,
+                             subject=f"follow_up:{follow_up.id}",
+                             compose={"what": "follow_up_channel", "follow_up": follow_up.id,
+                                      "language": language},
+                             due_at=max(follow_up.send_at, now), expires_at=None)], now)
+    return True
+
+
+def write_channel_post(uow: UnitOfWork, recipe: Mapping[str, Any], now: datetime) -> Reply | str:
+    """Written in the language of the facilitator who sent it, the date in the hub's zone."""
+    follow_up = uow.follow_ups.get(int(recipe["follow_up"]))
+    session = uow.schedule.session(follow_up.session_id) if follow_up else None
+    series = uow.schedule.series(session.series_id) if session else None
+    if follow_up is None or session is None or series is None:
+        return "withdrawn"
+    t = Translator(str(recipe.get("language") or "en"))
+    title = f"{series.title}: {session.topic}" if session.topic else series.title
+    return Reply((Text(t("follow_up.channel.post", title=title,
+                         date=t.datetime(session.starts_at, session.time_zone, "date"))),
+                  Card(title, (Fact(t("follow_up.summary.label"),
+                                    str(follow_up.content["summary"])),), ())), private=False)
 
 
 def _team_session(ctx: ServiceContext, session_id: int,

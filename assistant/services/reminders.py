@@ -230,8 +230,12 @@ class Composer:
             if not message.compose:
                 ready.append(message)
                 continue
-            contact = people.get(_person_of(message) or -1)
-            written = _write(message.compose, contact, lookups, now) if contact else "withdrawn"
+            person = _person_of(message)
+            contact = people.get(person) if person is not None else None
+            if person is None:  # to a channel, not a person: no language or zone of a reader
+                written = _write_to_channel(message.compose, uow, now)
+            else:
+                written = _write(message.compose, contact, lookups, now) if contact else "withdrawn"
             if isinstance(written, str):
                 uow.outbox.expire(message.id, written)
                 continue
@@ -318,6 +322,15 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
 
 AFTER_SESSION = frozenset({"follow_up", "recommendations", "presenter_reply", "follow_up_slot",
                            "recommendations_due", "evaluation_reminder", "series_opened"})
+
+
+def _write_to_channel(recipe: dict[str, Any], uow: UnitOfWork, now: datetime) -> Reply | str:
+    # Imported here: those services use this module's helpers.
+    from assistant.services import follow_ups
+
+    if recipe.get("what") == "follow_up_channel":
+        return follow_ups.write_channel_post(uow, recipe, now)
+    return "withdrawn"  # a recipe this version does not know: never a raw message
 
 
 def _write_after_session(what: str, recipe: dict[str, Any], contact: Contact, uow: UnitOfWork,
