@@ -22,6 +22,7 @@ from assistant.services.cases import (
     return_case,
     show_case,
     start_review,
+    team_case,
     withdraw_case,
 )
 from assistant.services.context import Refused, ServiceContext
@@ -34,9 +35,9 @@ Acted = Sequence[Part] | Refused | StartDialog
 
 def _ask_reason(ctx: ServiceContext, case_id: int) -> Acted:
     """Returning needs words: a short conversation (the service checks the team on submit)."""
-    shown = show_case(ctx, case_id)  # refuses (and audits) anyone outside the team or author
-    if isinstance(shown, Refused):
-        return shown
+    record = team_case(ctx, case_id, "return")  # refuses (and audits) anyone else
+    if isinstance(record, Refused):
+        return record
     return StartDialog("return_case", preset={"_case": case_id})
 
 
@@ -77,6 +78,9 @@ def _present_at(ctx: ServiceContext, session_id: int) -> Acted:
     preset = draft_preset(ctx)
     if session is None or series is None or preset is None \
             or ctx.directory.memberships.get(series.network) != "active":
+        ctx.uow.audit.record(ctx.now, ctx.actor.identity, "action.refused",
+                             f"session:{session_id}", {"reason": "sessions.not_yours",
+                                                       "action": "case_for"})
         return Refused("sessions.not_yours")
     if ctx.uow.conversations.load(ctx.actor.identity, DRAFT) is not None:
         return StartDialog(DRAFT)  # picks up the draft in progress
