@@ -3,6 +3,8 @@ a fake clock, and a chat harness over the real turn handler."""
 
 from __future__ import annotations
 
+import copy
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.clock import FakeClock
+from assistant.logs import JsonFormatter, PrivacyFilter
 from assistant.sealing import Sealer
 from storage.engine import make_engine
 from storage.migrate import upgrade
@@ -89,3 +92,32 @@ def _every_message_is_translated(caplog: pytest.LogCaptureFixture,
     missing = [getattr(r, "message_id", "?") for r in records
                if getattr(r, "event", None) == "i18n.missing"]
     assert not missing, f"missing translations: {missing}"
+
+
+# What must never reach a log line, whatever the test: the test secrets, tokens, a health
+# number, and words people type in the tests about cases and follow-ups.
+NEVER_LOGGED = ("8f742231b10e8888abcd99yyyzzz85a5", "xoxb-test", "spoke-test-app-password",
+                "a key for the tests", "Bearer ey", "999 765 4323", "9997654323",
+                "Breathless at night", "breathlessness at night", "Opioid conversion")
+
+
+@pytest.fixture(autouse=True)
+def _logs_hold_no_secrets(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every log record of every test, at INFO and above, with its structured fields: none
+    may hold a secret or what someone typed (issue #9: logs are scanned, not trusted)."""
+    caplog.set_level(logging.INFO)
+    yield
+    records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]
+    leaks = []
+    for record in records:
+        written = _as_spoke_writes(record)
+        leaks += [(record.name, canary) for canary in NEVER_LOGGED if canary in written]
+    assert not leaks, f"logged: {leaks}"
+
+
+def _as_spoke_writes(record: logging.LogRecord) -> str:
+    """The line `spoke` would write for this record: through its privacy filter and JSON
+    formatter (on a copy: other checks read the record as it was)."""
+    written = copy.copy(record)
+    PrivacyFilter().filter(written)
+    return JsonFormatter().format(written)

@@ -74,3 +74,13 @@ def test_settings_default_to_a_sqlite_file_in_the_data_directory() -> None:
     assert settings.database_url == "sqlite:////srv/spoke/spoke.db"
     assert Settings.from_env({"DATABASE_URL": "postgresql+psycopg://x@h/db"}).database_url.startswith(
         "postgresql")
+
+
+def test_the_suite_wide_scan_reads_records_as_spoke_writes_them() -> None:
+    from tests.conftest import NEVER_LOGGED, _as_spoke_writes
+
+    typed = logging.makeLogRecord({"name": "spoke.test", "levelno": logging.INFO,
+                                   "msg": "answer: %s", "args": ("Breathless at night",)})
+    assert any(canary in _as_spoke_writes(typed) for canary in NEVER_LOGGED)  # would fail a test
+    token = logging.makeLogRecord({"name": "spoke.test", "msg": "calling with xoxb-test-123"})
+    assert "xoxb-test" not in _as_spoke_writes(token)  # redacted on the way out: no false alarm
