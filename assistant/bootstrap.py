@@ -15,6 +15,7 @@ from assistant.turns import Playbook, TurnHandler
 
 if TYPE_CHECKING:
     from assistant.sealing import Sealer
+    from storage.migrate import DatabaseStatus
 
 
 @dataclass
@@ -71,6 +72,13 @@ def _local_key(data_dir: Path) -> str:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def database_status(settings: Settings) -> DatabaseStatus:
+    """Reachable or not, migrations applied or pending, the server's clock (for the doctor)."""
+    from storage.migrate import status
+
+    return status(settings.database_url)
 
 
 def migrate(database_url: str) -> None:
