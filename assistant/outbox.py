@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from assistant.clock import Clock
@@ -38,6 +38,12 @@ class Sender:
         self._identity = identity  # the console sends only its own reader's messages
         self._platforms = platforms  # a server sends only for the platforms it serves
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self._watchers: list[Callable[[str], None]] = []
+
+    def watch(self, watcher: Callable[[str], None]) -> None:
+        """Told what became of each message tried: "sent", "retry", "rate_limited",
+        "unreachable", or "held" (it waited behind another) — for metrics."""
+        self._watchers.append(watcher)
 
     async def deliver_due(self, batch: int = 50) -> int:
         """Send what is due now; returns how many were sent."""
@@ -62,6 +68,9 @@ class Sender:
                                           for queue in by_reader.values()))
         results = [result for outcome in outcomes for result in outcome]
         await asyncio.to_thread(self._record, results)
+        for watcher in self._watchers:
+            for _, result in results:
+                watcher(_result_name(result))
         return taken, sum(1 for _, result in results if isinstance(result, Sent))
 
     def _claim(self, now: datetime, batch: int) -> tuple[int, list[Outgoing]]:
@@ -234,3 +243,13 @@ class OutboxPump:
         run_at = datetime.now(UTC) + timedelta(seconds=min(wait, self._tick))  # noqa: TID251
         scheduler.add_job(self._alarm, "date", run_date=run_at, id="outbox-next",  # type: ignore[attr-defined]
                           replace_existing=True, misfire_grace_time=None)
+
+
+def _result_name(result: SendResult | None) -> str:
+    if result is None:
+        return "held"
+    if isinstance(result, Sent):
+        return "sent"
+    if isinstance(result, Unreachable):
+        return "unreachable"
+    return "rate_limited" if result.after_seconds is not None else "retry"

@@ -180,6 +180,9 @@ class Outbox(Protocol):
         """Add these rows, or bring an unsent row with the same key up to date (a withdrawn
         one comes back); a row already sent or being sent is never touched: no doubles."""
         ...
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many rows wait to be sent, and the earliest due time among them."""
+        ...
     def known(self, dedupe_keys: Sequence[str]) -> set[str]:
         """Which of these keys already have a row (whatever its state)."""
         ...

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -86,6 +86,11 @@ class TurnHandler:
         self._clock = clock
         self._playbook = playbook
         self._database_down = False  # learnt from the last turn; cleared by the next success
+        self._watchers: list[Callable[[str, float], None]] = []
+
+    def watch(self, watcher: Callable[[str, float], None]) -> None:
+        """Told each turn's outcome ("ok", "duplicate", "failed") and seconds (metrics)."""
+        self._watchers.append(watcher)
 
     async def database_reachable(self) -> bool:
         """Cheap while all is well; after a failure, asks the database again. Front doors
@@ -112,9 +117,12 @@ class TurnHandler:
             log.exception("turn failed", extra={"event": "turn.failed", "incident": incident})
             result = self._apologise(event, incident)
         self._database_down = False
-        log.info("turn", extra={
-            "event": "turn.done", "outcome": "duplicate" if result.duplicate else "ok",
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+        seconds = time.perf_counter() - started
+        outcome = "duplicate" if result.duplicate else "failed" if result.incident else "ok"
+        log.info("turn", extra={"event": "turn.done", "outcome": outcome,
+                                "duration_ms": round(seconds * 1000, 2)})
+        for watcher in self._watchers:
+            watcher(outcome, seconds)
         return result
 
     def _run_with_retries(self, event: Event) -> TurnResult:

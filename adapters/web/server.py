@@ -17,6 +17,7 @@ from aiohttp import web
 
 from adapters.slack.config import SlackSettings
 from adapters.teams.config import TeamsSettings
+from adapters.web.metrics import Metrics
 from assistant.bootstrap import App
 from assistant.downloads import DownloadLinks
 from assistant.housekeeping import (
@@ -51,8 +52,10 @@ class Serving:
 def build_web_app(core: App, slack_settings: SlackSettings | None,
                   teams_settings: TeamsSettings | None = None,
                   tick_seconds: float | None = None) -> tuple[web.Application, Serving]:
-    app = web.Application(client_max_size=MAX_BODY)
+    metrics = Metrics(core.store, core.clock)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[metrics.middleware])
     serving = Serving()
+    core.turns.watch(metrics.turn)
     links = download_links(core)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
@@ -80,6 +83,7 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         sender = Sender(core.store, router, core.clock, worker=f"{socket.gethostname()}-{os.getpid()}",
                         platforms=router.platforms,
                         lease=timedelta(seconds=core.settings.outbox_lease_seconds))
+        sender.watch(metrics.delivery)
         serving.sender = sender
         serving.pump = OutboxPump(sender, tick_seconds=tick_seconds or core.settings.outbox_tick_seconds)
         await serving.pump.start()
@@ -131,6 +135,7 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
     app.router.add_get("/files/{token}/{name}", download)
     app.router.add_post("/api/messages", teams_messages)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics.page)
     return app, serving
 
 

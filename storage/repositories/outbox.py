@@ -90,6 +90,11 @@ class SqlOutbox:
         for start in range(0, len(rows), 1000):
             self._conn.execute(statement, rows[start:start + 1000])
 
+    def backlog(self) -> tuple[int, datetime | None]:
+        row = self._conn.execute(select(func.count(), func.min(OUTBOX.c.due_at))
+                                 .where(OUTBOX.c.status == "pending")).one()
+        return int(row[0]), row[1]
+
     def known(self, dedupe_keys: Sequence[str]) -> set[str]:
         found: set[str] = set()
         keys = list(dedupe_keys)
