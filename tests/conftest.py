@@ -120,4 +120,9 @@ def _as_spoke_writes(record: logging.LogRecord) -> str:
     formatter (on a copy: other checks read the record as it was)."""
     written = copy.copy(record)
     PrivacyFilter().filter(written)
-    return JsonFormatter().format(written)
+    try:
+        return JsonFormatter().format(written)
+    except (TypeError, ValueError):
+        # A library's own record whose arguments do not fit its format (fontTools does this):
+        # logging itself would print "--- Logging error ---" for it; read its parts instead.
+        return f"{record.msg} {record.args} {vars(written)}"

@@ -61,13 +61,13 @@ def closes_at(session: Session) -> datetime:
 
 
 def _attended(uow: UnitOfWork, session: Session, series: Series, person_id: int) -> bool:
-    records = uow.attendance.of_session(session.id)
-    if not records:
+    # One person's rows, never the whole session's: a follow-up asks this for every reader.
+    record = uow.attendance.get(session.id, person_id)
+    if record is None and not uow.attendance.recorded(session.id):
         # Nothing recorded (no roll call, no report): everyone expected gets the benefit of
         # the doubt, as the follow-up does.
-        return (person_id in uow.enrolments.registered(series.id)
+        return (uow.enrolments.status(series.id, person_id) == "registered"
                 or uow.rsvps.answer(session.id, person_id) == "going")
-    record = records.get(person_id)
     minutes = int((session.ends_at - session.starts_at).total_seconds() // 60)
     return record is not None and uow.networks.attendance_rules(series.network).attended(
         record, minutes)

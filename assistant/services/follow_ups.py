@@ -246,13 +246,13 @@ def write_follow_up(uow: UnitOfWork, recipe: Mapping[str, Any], contact: Contact
 
 
 def audience_of(uow: UnitOfWork, session: Session, series: Series, person_id: int) -> str:
-    records = uow.attendance.of_session(session.id)
-    if not records:
-        return EVERYONE
-    record = records.get(person_id)
+    # One person's row, never the whole session's: this runs for every reader.
+    record = uow.attendance.get(session.id, person_id)
+    if record is None:
+        return ABSENTEE if uow.attendance.recorded(session.id) else EVERYONE
     minutes = int((session.ends_at - session.starts_at).total_seconds() // 60)
     rules = uow.networks.attendance_rules(series.network)
-    return ATTENDEE if record is not None and rules.attended(record, minutes) else ABSENTEE
+    return ATTENDEE if rules.attended(record, minutes) else ABSENTEE
 
 
 def has_channel(uow: UnitOfWork, network: str) -> bool:

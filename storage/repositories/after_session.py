@@ -46,6 +46,10 @@ class SqlAttendance:
             ATTENDANCE.c.session_id == session_id, ATTENDANCE.c.person_id == person_id)).first()
         return _attendance(row) if row else None
 
+    def recorded(self, session_id: int) -> bool:
+        return self._conn.execute(select(ATTENDANCE.c.id).where(
+            ATTENDANCE.c.session_id == session_id).limit(1)).first() is not None
+
     def of_session(self, session_id: int) -> dict[int, AttendanceRecord]:
         rows = self._conn.execute(select(ATTENDANCE).where(ATTENDANCE.c.session_id == session_id))
         return {row.person_id: _attendance(row) for row in rows}
