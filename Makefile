@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/turns.py
 	$(BIN)/python bench/slack.py
 	$(BIN)/python bench/reminders.py
+	$(BIN)/python bench/follow_ups.py
 	# the stock CloudAdapter baseline of bench/teams.py lives in this package alone
 	$(BIN)/python -m pip install --quiet "botbuilder-integration-aiohttp==4.17.1"
 	$(BIN)/python bench/teams.py

@@ -83,3 +83,39 @@ def attendance_chart(points: Sequence[ChartPoint], labels: ChartLabels) -> bytes
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class PollChartLabels:
+    """Every word on a poll's chart, already translated (options are the members' own)."""
+
+    title: str
+    votes_axis: str
+
+
+def poll_chart(options: Sequence[str], counts: Sequence[int], labels: PollChartLabels) -> bytes:
+    """A PNG of a poll's votes: one horizontal bar per option, the first at the top (options
+    are whole sentences, which read better along the bars than under them)."""
+    import textwrap
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(8, 1.4 + 0.7 * len(options)), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    places = list(range(len(options)))
+    axes.barh(places, list(counts), height=0.6, color="#2f6f9f")
+    for place, count in zip(places, counts, strict=True):
+        axes.text(count, place, f" {count}", va="center", fontsize=9, color="#333333")
+    axes.set_yticks(places, [textwrap.fill(option, 38) for option in options], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlim(0, max(max(counts, default=0) * 1.2, 1))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # no half a vote
+    axes.set_xlabel(labels.votes_axis)
+    axes.set_title(textwrap.fill(labels.title, 70))
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from assistant.clock import FakeClock
 from assistant.events import UserChose
-from assistant.model import AttendanceRecord, CaseContent
+from assistant.model import AttendanceRecord, CaseContent, PollOption
 from dialogs.buttons import ACTIONS
 from storage.repositories import SqlStore
 from storage.tables import AuditRow
@@ -29,7 +29,7 @@ CONTENT = CaseContent(questions=("How can we ease her breathlessness at night?",
                       sex="female", diagnosis="Heart failure", acp_status="discussed")
 # What a forged button may never change.
 GUARDED = ("enrolment", "rsvp", "attendance", "follow_up", "evaluation", "case_presentation",
-           "library_item", "series_alert", "invitation", "poll_vote", "suggestion", "series",
+           "library_item", "series_alert", "invitation", "poll", "poll_vote", "suggestion", "series",
            "session", "membership", "conversation_state")
 
 
@@ -66,12 +66,16 @@ class World:
             item = uow.library.add(held.id, "slides", "https://example.org/s.pdf", "Slides",
                                    "console:fay", now)
             [request] = uow.enrolments.awaiting_approval([closed_door.id])
+            idea = uow.suggestions.add("care-homes", amira, "topic",
+                                       {"topic": "Mouth care", "reason": ""}, now)
+            poll = uow.polls.add("care-homes", "Next?", [PollOption("Mouth care"),
+                                                         PollOption("Falls")], fay, now, None)
             network = next(n.id for n in uow.networks.all() if n.slug == "care-homes")
         self.ids: dict[str, int] = {
             "session": held.id, "coming": coming.id, "series": spring.id,
             "opening": autumn.id, "case": record.case.id, "request": request.id,
             "follow_up": summary.id, "recommendations": advice.id, "item": item.id,
-            "network": network}
+            "network": network, "suggestion": idea.id, "poll": poll.id, "vote": poll.id * 10}
 
 
 # The kind of number each button carries (what it names in the world above).
@@ -90,6 +94,9 @@ NAMES: dict[str, str] = {
     "library_series_more": "coming", "not_going": "coming", "notify_open": "opening",
     "notify_open_off": "opening", "recommendation_reply": "recommendations",
     "report": "network", "roll_call": "session", "series_calendar": "series", "share": "series",
+    "suggestion_merge": "suggestion", "suggestion_session": "suggestion",
+    "suggestion_close": "suggestion", "poll_start": "network", "poll_close": "poll",
+    "poll_results": "poll", "vote": "vote",
 }
 OUTSIDERS = ("pia", "gus", "hana", "zed")  # participant, facilitator, hub admin elsewhere; nobody
 
@@ -139,7 +146,9 @@ def test_a_button_from_another_network_is_refused_audited_and_changes_nothing(
 # Buttons for the network's team, pressed by a participant of that same network.
 TEAM_ONLY = ("adjust_attendance", "approve", "case_accept", "case_open", "case_presented",
              "case_recommend", "case_return", "case_schedule", "decline", "follow_up_resend",
-             "follow_up_show", "library_add", "library_remove", "report", "roll_call")
+             "follow_up_show", "library_add", "library_remove", "report", "roll_call",
+             "suggestion_merge", "suggestion_session", "suggestion_close", "poll_start",
+             "poll_close")
 # Buttons for the case's presenter (or the attendee), pressed by another participant.
 AUTHOR_ONLY = ("case_edit", "case_export", "case_export_docx", "case_export_full",
                "case_export_pdf", "case_show", "case_withdraw", "case_withdraw_confirmed",

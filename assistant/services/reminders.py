@@ -321,7 +321,8 @@ def _write(recipe: dict[str, Any], contact: Contact, lookups: _Lookups,
 
 
 AFTER_SESSION = frozenset({"follow_up", "recommendations", "presenter_reply", "follow_up_slot",
-                           "recommendations_due", "evaluation_reminder", "series_opened"})
+                           "recommendations_due", "evaluation_reminder", "series_opened",
+                           "poll", "series_proposal"})
 
 
 def _write_to_channel(recipe: dict[str, Any], uow: UnitOfWork, now: datetime) -> Reply | str:
@@ -336,8 +337,12 @@ def _write_to_channel(recipe: dict[str, Any], uow: UnitOfWork, now: datetime) ->
 def _write_after_session(what: str, recipe: dict[str, Any], contact: Contact, uow: UnitOfWork,
                          t: Translator, now: datetime) -> Reply | str:
     # Imported here: those services use this module's helpers (describe_time and the rest).
-    from assistant.services import alerts, evaluation, follow_ups, recommendations
+    from assistant.services import alerts, curriculum, evaluation, follow_ups, polls, recommendations
 
+    if what == "poll":
+        return polls.write_poll(uow, recipe, contact, t, now)
+    if what == "series_proposal":
+        return curriculum.write_series_proposal(uow, recipe, contact, t, now)
     if what == "series_opened":
         return alerts.write_series_opened(uow, recipe, contact, t, now)
     if what == "evaluation_reminder":
