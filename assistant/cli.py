@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.bootstrap import App, MissingSecret, build_app, migrate
 from assistant.cli_after_session import add_commands
+from assistant.cli_channels import add_channel_commands
 from assistant.cli_library import add_library_commands
 from assistant.clock import Clock
 from assistant.config import Settings
@@ -115,6 +116,7 @@ def _parser(settings: Settings, clock: Clock | None = None) -> argparse.Argument
     _session_commands(admin, with_app)
     _case_commands(admin, with_app)
     add_commands(admin, with_app)  # attendance imports, rules and iECHO exports
+    add_channel_commands(admin, with_app)  # where a network's announcements are posted
     add_library_commands(admin, with_app)  # the members' library: add, remove, list
 
     for frontend in entry_points(group="spoke.frontends"):

@@ -23,6 +23,9 @@ ACTIONS = {**SESSION_ACTIONS, **CASE_ACTIONS,
 def act(ref: str, ctx: ServiceContext) -> list[Part] | StartDialog:
     _, _, rest = ref.partition(":")
     name, _, number = rest.partition(":")
+    if ctx.person is None and name == "join":
+        # Register on an announcement in a channel, pressed by someone new: welcome them.
+        return StartDialog("registration")
     if ctx.person is None and (name in ACTIONS or name == "case_slot"):
         # Not anyone's yet: nothing to check it against, but a pressed button is a claim.
         ctx.uow.audit.record(ctx.now, ctx.actor.identity, "action.refused", "button",

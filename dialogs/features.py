@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from dialogs import after_session, attendance, curriculum, evaluation, library
+from dialogs import after_session, announcements, attendance, curriculum, evaluation, library
 
-MODULES = (after_session, attendance, evaluation, library, curriculum)
+MODULES = (after_session, attendance, evaluation, library, curriculum, announcements)

@@ -96,7 +96,8 @@ NAMES: dict[str, str] = {
     "report": "network", "roll_call": "session", "series_calendar": "series", "share": "series",
     "suggestion_merge": "suggestion", "suggestion_session": "suggestion",
     "suggestion_close": "suggestion", "poll_start": "network", "poll_close": "poll",
-    "poll_results": "poll", "vote": "vote",
+    "poll_results": "poll", "vote": "vote", "announce_series": "series",
+    "announce_session": "coming",
 }
 OUTSIDERS = ("pia", "gus", "hana", "zed")  # participant, facilitator, hub admin elsewhere; nobody
 
@@ -131,7 +132,8 @@ def world(sqlite_store: SqlStore, clock: FakeClock) -> World:
 def test_a_button_from_another_network_is_refused_audited_and_changes_nothing(
         world: World, sqlite_store: SqlStore, clock: FakeClock, action: str) -> None:
     ref = f"act:{action}:{world.ids[NAMES[action]]}"
-    for outsider in OUTSIDERS:
+    # Register, pressed by someone new (on an announcement in a channel), starts registration.
+    for outsider in (o for o in OUTSIDERS if not (o == "zed" and action == "join")):
         chat = ChatHarness(sqlite_store, clock, user=outsider)
         before = _snapshot(sqlite_store)
         refused_before = _refusals(sqlite_store, chat.identity)
@@ -148,7 +150,7 @@ TEAM_ONLY = ("adjust_attendance", "approve", "case_accept", "case_open", "case_p
              "case_recommend", "case_return", "case_schedule", "decline", "follow_up_resend",
              "follow_up_show", "library_add", "library_remove", "report", "roll_call",
              "suggestion_merge", "suggestion_session", "suggestion_close", "poll_start",
-             "poll_close")
+             "poll_close", "announce_series", "announce_session")
 # Buttons for the case's presenter (or the attendee), pressed by another participant.
 AUTHOR_ONLY = ("case_edit", "case_export", "case_export_docx", "case_export_full",
                "case_export_pdf", "case_show", "case_withdraw", "case_withdraw_confirmed",
@@ -175,3 +177,16 @@ def test_an_old_button_replayed_after_the_case_moved_on_changes_nothing(
     amira.send(UserChose(f"act:case_withdraw_confirmed:{world.ids['case']}"))
     amira.send(UserChose(f"act:case_edit:{world.ids['case']}"))
     assert _snapshot(sqlite_store) == before
+
+
+def test_register_pressed_by_someone_new_starts_registration_and_gives_no_place(
+        world: World, sqlite_store: SqlStore, clock: FakeClock) -> None:
+    before = _snapshot(sqlite_store)
+    zed = ChatHarness(sqlite_store, clock, user="zed")
+    zed.send(UserChose(f"act:join:{world.ids['series']}"))
+    assert zed.pending == "begin"
+    after = _snapshot(sqlite_store)
+    assert {t: rows for t, rows in after.items() if t != "conversation_state"} == {
+        t: rows for t, rows in before.items() if t != "conversation_state"}
+    with sqlite_store.transaction() as uow:
+        assert uow.people.by_identity("console:zed") is None

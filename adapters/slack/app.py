@@ -118,6 +118,8 @@ async def retire_buttons(client: AsyncWebClient, body: dict[str, Any]) -> None:
     chosen = (body.get("actions") or [{}])[0]
     if not message.get("ts") or not channel or not message.get("blocks"):
         return
+    if not str(channel).startswith("D"):
+        return  # a channel's announcement: everyone reads it, nobody's choice shows there
     label = (_button_label(message["blocks"], chosen.get("action_id"))
              or ((chosen.get("selected_option") or {}).get("text") or {}).get("text")
              or (chosen.get("text") or {}).get("text") or "")

@@ -27,6 +27,10 @@ PERMANENT = frozenset({"channel_not_found", "not_in_channel", "account_inactive"
 METADATA_EVENT = "spoke_outbox"
 
 
+class _NoPrivateChannel(Exception):
+    """A private reply whose address names a shared channel and nobody to write to instead."""
+
+
 class SlackNotifier:
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
@@ -36,6 +40,8 @@ class SlackNotifier:
             ref = await self._deliver(message)
         except SlackApiError as refused:
             return _result_of(refused)
+        except _NoPrivateChannel:
+            return Unreachable("private_to_channel")
         except (TimeoutError, aiohttp.ClientError, ConnectionError, SlackRequestError):
             return RetryLater("connection")
         return Sent(ref)
@@ -56,7 +62,14 @@ class SlackNotifier:
                     return None
                 except SlackApiError:
                     log.info("modal not opened", extra={"event": "slack.modal_fallback"})
-        channel = str(address.get("channel") or await self._open_dm(user))
+        channel = str(address.get("channel") or "")
+        if reply.private and not channel.startswith("D"):
+            # A private reply never lands in a shared channel, whatever the address says.
+            if not user:
+                raise _NoPrivateChannel
+            channel = await self._open_dm(user)
+        elif not channel:
+            channel = await self._open_dm(user)
         # A retried row may have reached Slack before its earlier attempt failed or its
         # lease ran out: look for it (its row id rides in the message metadata) first.
         posted = message.attempts > 1 and await self._already_posted(channel, message.id)
@@ -77,8 +90,16 @@ class SlackNotifier:
         return str(opened["channel"]["id"])
 
     async def _already_posted(self, channel: str, row_id: int) -> bool:
-        history = await self._client.conversations_history(channel=channel, limit=30,
-                                                           include_all_metadata=True)
+        try:
+            history = await self._client.conversations_history(channel=channel, limit=30,
+                                                               include_all_metadata=True)
+        except SlackApiError as refused:
+            if refused.response.get("error") != "missing_scope":
+                raise
+            # An install from an older manifest cannot read a channel's history: posting
+            # again is better than never posting.
+            log.info("history unavailable", extra={"event": "slack.history_unavailable"})
+            return False
         messages: list[dict[str, Any]] = history.get("messages") or []
         for posted in messages:
             metadata: dict[str, Any] = posted.get("metadata") or {}

@@ -18,6 +18,7 @@ from assistant.events import (
     UserSaid,
 )
 
+ORIGIN = "_origin"  # the address key the core reads a channel from (assistant/services/announcements)
 # Slack shows a modal's field errors from the acknowledgement itself ("inline").
 CAPABILITIES = frozenset({"buttons", "forms", "home", "inline_form_errors"})
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>|<([^<>|]+)>")
@@ -40,6 +41,12 @@ def identity(team: str, user: str) -> Actor:
     return Actor(f"slack:{team}/{user}")
 
 
+def channel_origin(team: str, channel: str) -> dict[str, Any]:
+    """A channel as the core stores it for a network: an identity, and what the notifier
+    needs to post there."""
+    return {"identity": f"slack:{team}/{channel}", "address": {"team": team, "channel": channel}}
+
+
 def from_event(body: dict[str, Any], hints: Hints) -> Event | None:
     """An Events API callback, or None for events Spoke does not answer (bots, edits...)."""
     event = body.get("event") or {}
@@ -57,6 +64,11 @@ def from_event(body: dict[str, Any], hints: Hints) -> Event | None:
     elif kind == "app_mention":
         # Answered in the direct-message channel: a channel never sees personal data.
         action = offered or UserSaid(decode(str(event.get("text") or "")) or "help")
+        channel = event.get("channel")
+        if isinstance(channel, str) and channel[:1] in ("C", "G"):
+            # Where it was said, for this delivery only ("use this channel"); never kept as
+            # the person's address, so nothing personal is ever posted there.
+            address[ORIGIN] = channel_origin(team, channel)
     elif kind == "app_home_opened" and event.get("tab") == "home":
         address["channel"] = event.get("channel")
         action = HomeOpened()

@@ -47,7 +47,8 @@ class BotConnector:
                                  float(retry_after) if retry_after else None)
 
     async def personal_conversation(self, address: dict[str, Any]) -> str:
-        """The 1:1 chat with this person: known from an earlier message, or created now."""
+        """The 1:1 chat with this person: known from an earlier message, or created now
+        (a click on a channel's card carries no personal conversation: it is created)."""
         if address.get("conversation"):
             return str(address["conversation"])
         created = await self.call("POST", _url(address, "v3/conversations"), {
@@ -74,12 +75,23 @@ class TeamsNotifier:
             return Unreachable("no_service_url")
         if message.reply.surface != "chat":
             return Sent()  # Teams has no home page to publish to
+        channel = address.get("channel")
+        if channel and message.reply.private:
+            return Unreachable("private_to_channel")  # never a person's message in a channel
         try:
-            conversation = await self._connector.personal_conversation(address)
+            conversation = (str(channel) if channel
+                            else await self._connector.personal_conversation(address))
             activity = render(message.reply, await self._links(message))
-            activity.update({"from": {"id": address.get("bot")},
-                             "recipient": {"id": address.get("user")},
-                             "conversation": {"id": conversation}})
+            activity["conversation"] = {"id": conversation}
+            if address.get("bot"):  # a channel set from the command line may not name it
+                activity["from"] = {"id": address["bot"]}
+            if channel:
+                # A new post in the channel (not a reply in someone's thread).
+                activity["conversation"].update({"isGroup": True, "conversationType": "channel"})
+                activity["channelData"] = {"channel": {"id": channel},
+                                           "tenant": {"id": address.get("tenant")}}
+            else:
+                activity["recipient"] = {"id": address.get("user")}
             await self._connector.call(
                 "POST", _url(address, f"v3/conversations/{quote(conversation, safe='')}/activities"),
                 activity)

@@ -27,6 +27,7 @@ from assistant.events import (
 )
 
 CAPABILITIES = frozenset({"buttons", "forms"})
+ORIGIN = "_origin"  # the address key the core reads a channel from (assistant/services/announcements)
 REF, FORM = "spoke_ref", "spoke_form"
 _MENTION = re.compile(r"<at>.*?</at>", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
@@ -73,11 +74,12 @@ def _action(activity: dict[str, Any], personal: bool) -> Action | None:
         return _from_card(data)
     if kind != "message":
         return None
-    if not personal and not _mentions_bot(activity):
-        return None  # in a channel or group chat, only when spoken to
     value = activity.get("value")
     if isinstance(value, dict):
+        # A card's button, also on a channel's announcement: answered in the personal chat.
         return _from_card(value)
+    if not personal and not _mentions_bot(activity):
+        return None  # in a channel or group chat, only when spoken to
     if _has_file(activity):
         # Refused whole: no name, link or content kept, and the words with it are not read.
         return FileOffered(with_text=bool(plain_text(str(activity.get("text") or ""))))
@@ -121,7 +123,26 @@ def address(activity: dict[str, Any], tenant: str, personal: bool) -> dict[str, 
     if personal:
         kept["conversation"] = (activity.get("conversation") or {}).get("id")
         kept["reference"] = conversation_reference(activity)
+    else:
+        channel = channel_of(activity)
+        if channel is not None:
+            # Where it was said, for this delivery only ("use this channel").
+            kept[ORIGIN] = {"identity": f"teams:{channel}", "address": {
+                "service_url": activity.get("serviceUrl"), "tenant": tenant,
+                "bot": kept["bot"], "channel": channel}}
     return kept
+
+
+def channel_of(activity: dict[str, Any]) -> str | None:
+    """The Teams channel a channel post or reply is in (its conversation id names the thread:
+    "19:...@thread.tacv2;messageid=..."), or None outside channels."""
+    conversation = activity.get("conversation") or {}
+    if conversation.get("conversationType") != "channel":
+        return None
+    data = activity.get("channelData") or {}
+    channel = (data.get("channel") or {}).get("id") or data.get("teamsChannelId") \
+        or str(conversation.get("id") or "").split(";")[0]
+    return str(channel) if channel else None
 
 
 def conversation_reference(activity: dict[str, Any]) -> dict[str, Any]:

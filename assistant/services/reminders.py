@@ -327,10 +327,12 @@ AFTER_SESSION = frozenset({"follow_up", "recommendations", "presenter_reply", "f
 
 def _write_to_channel(recipe: dict[str, Any], uow: UnitOfWork, now: datetime) -> Reply | str:
     # Imported here: those services use this module's helpers.
-    from assistant.services import follow_ups
+    from assistant.services import announcements, follow_ups
 
     if recipe.get("what") == "follow_up_channel":
         return follow_ups.write_channel_post(uow, recipe, now)
+    if recipe.get("what") == announcements.RECIPE:
+        return announcements.write_announcement(uow, recipe, now)
     return "withdrawn"  # a recipe this version does not know: never a raw message
 
 
