@@ -12,15 +12,12 @@ import argparse
 import os
 import sys
 import zoneinfo
-from collections.abc import Callable
 from pathlib import Path
 
 from assistant.bootstrap import App
+from assistant.cli_support import Refusal, Wrap, guarded
 from assistant.model import AttendanceRules, Series, Session
 from assistant.ports import UnitOfWork
-
-Command = Callable[[App, argparse.Namespace], int]
-Wrap = Callable[[Command], Callable[[argparse.Namespace], int]]
 
 OPERATOR = "cli"
 LARGEST_REPORT = 20 * 1024 * 1024  # a 1,000-person meeting's report is well under 1 MB
@@ -30,21 +27,8 @@ _WHY_UNMATCHED = {"unknown": "nobody registered has this e-mail, and no member t
                   "outside": "joined and left outside the session's time"}
 
 
-class _Refusal(Exception):
-    """Printed as `error: ...`; the command exits with status 1."""
-
-
 def add_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
                  with_app: Wrap) -> None:
-    def guarded(command: Command) -> Callable[[argparse.Namespace], int]:
-        def run(app: App, args: argparse.Namespace) -> int:
-            try:
-                return command(app, args)
-            except _Refusal as refusal:
-                print(f"error: {refusal}", file=sys.stderr)
-                return 1
-        return with_app(run)
-
     attendance = admin.add_parser("attendance", help="attendance at sessions").add_subparsers(
         title="attendance commands")
     load = attendance.add_parser(
@@ -56,7 +40,7 @@ def add_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
     load.add_argument("--dry-run", action="store_true", help="show what would happen; write nothing")
     load.add_argument("--skip-bad", action="store_true",
                       help="import the readable rows even when some are not")
-    load.set_defaults(run=guarded(_import_attendance))
+    load.set_defaults(run=guarded(with_app, _import_attendance))
 
     rules = attendance.add_parser("rules", help="when a session counts as attended; without "
                                                 "options, show the network's rules")
@@ -65,7 +49,7 @@ def add_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
     rules.add_argument("--unit", choices=["percent", "minutes"])
     rules.add_argument("--certificate", metavar="PCT",
                        help="share of a series' held sessions that earns a certificate")
-    rules.set_defaults(run=guarded(_attendance_rules))
+    rules.set_defaults(run=guarded(with_app, _attendance_rules))
 
     from assistant.exports import KINDS
 
@@ -77,7 +61,7 @@ def add_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
                         help="a Participant ID instead of names and e-mails")
     export.add_argument("--out", required=True, metavar="FILE.csv")
     export.add_argument("--force", action="store_true", help="replace an existing file")
-    export.set_defaults(run=guarded(_export))
+    export.set_defaults(run=guarded(with_app, _export))
 
 
 # --- attendance ------------------------------------------------------------------------------
@@ -97,18 +81,18 @@ def _import_attendance(app: App, args: argparse.Namespace) -> int:
             print(f"{args.file}:{line}: {reason}" if line else f"{args.file}: {reason}",
                   file=sys.stderr)
         if not report.attendees:
-            raise _Refusal(f"nothing to import from {args.file}")
+            raise Refusal(f"nothing to import from {args.file}")
         if report.errors and not args.skip_bad:
-            raise _Refusal(f"{len(report.errors)} problem(s) in {args.file}: nothing imported "
+            raise Refusal(f"{len(report.errors)} problem(s) in {args.file}: nothing imported "
                            "(--skip-bad imports the readable rows)")
         try:
             result = import_attendance(uow, session, report, f"import:{name}", now,
                                        dry_run=args.dry_run, actor=OPERATOR)
         except NotImportable as refusal:
-            raise _Refusal(str(refusal)) from None
+            raise Refusal(str(refusal)) from None
         if not (result.matched or result.kept or any(u.reason != "outside"
                                                      for u in result.unmatched)):
-            raise _Refusal(f"nobody in {args.file} was there during session {session.id} "
+            raise Refusal(f"nobody in {args.file} was there during session {session.id} "
                            f"({_local(session, zone)}): is it the right session, and the "
                            "report's zone (--zone)?")
     by_name = sum(1 for m in result.matched if m.by == "name")
@@ -155,11 +139,11 @@ def _attendance_rules(app: App, args: argparse.Namespace) -> int:
 
 def _check(rules: AttendanceRules) -> None:
     if rules.unit == "percent" and not 1 <= rules.threshold <= 100:
-        raise _Refusal("a threshold in percent is between 1 and 100")
+        raise Refusal("a threshold in percent is between 1 and 100")
     if rules.unit == "minutes" and not 1 <= rules.threshold <= _MOST_MINUTES:
-        raise _Refusal(f"a threshold in minutes is between 1 and {_MOST_MINUTES}")
+        raise Refusal(f"a threshold in minutes is between 1 and {_MOST_MINUTES}")
     if not 1 <= rules.certificate_share <= 100:
-        raise _Refusal("--certificate is a percentage between 1 and 100")
+        raise Refusal("--certificate is a percentage between 1 and 100")
 
 
 # --- exports ---------------------------------------------------------------------------------
@@ -202,9 +186,9 @@ def _write(path: Path, content: bytes, force: bool) -> None:
     try:
         descriptor = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise _Refusal(f"{path} already exists: --force replaces it") from None
+        raise Refusal(f"{path} already exists: --force replaces it") from None
     except OSError as error:
-        raise _Refusal(f"cannot write {path}: {error.strerror}") from None
+        raise Refusal(f"cannot write {path}: {error.strerror}") from None
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(content)
 
@@ -214,22 +198,22 @@ def _write(path: Path, content: bytes, force: bool) -> None:
 def _read(filename: str) -> bytes:
     try:
         if os.path.getsize(filename) > LARGEST_REPORT:
-            raise _Refusal(f"{filename} is too large for an attendance report")
+            raise Refusal(f"{filename} is too large for an attendance report")
         with open(filename, "rb") as handle:
             return handle.read()
     except OSError as error:
-        raise _Refusal(f"cannot read {filename}: {error.strerror}") from None
+        raise Refusal(f"cannot read {filename}: {error.strerror}") from None
 
 
 def _network(uow: UnitOfWork, slug: str) -> None:
     if not any(n.slug == slug for n in uow.networks.all()):
-        raise _Refusal(f"there is no network {slug!r}")
+        raise Refusal(f"there is no network {slug!r}")
 
 
 def _series(uow: UnitOfWork, network: str, name: str) -> Series:
     series = uow.schedule.series_named(network, name)
     if series is None:
-        raise _Refusal(f'there is no series "{name}" in {network}')
+        raise Refusal(f'there is no series "{name}" in {network}')
     return series
 
 
@@ -237,7 +221,7 @@ def _session(uow: UnitOfWork, reference: str) -> Session:
     number = _whole(reference, "SESSION")
     session = uow.schedule.session(number)
     if session is None:
-        raise _Refusal(f"there is no session {number}")
+        raise Refusal(f"there is no session {number}")
     return session
 
 
@@ -245,13 +229,13 @@ def _zone(name: str) -> str:
     """The IANA name as tzdata spells it ("europe/london" is Europe/London)."""
     known = {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
     if name.strip().casefold() not in known:
-        raise _Refusal(f"{name!r} is not a time zone (try e.g. Europe/London)")
+        raise Refusal(f"{name!r} is not a time zone (try e.g. Europe/London)")
     return known[name.strip().casefold()]
 
 
 def _whole(text: str, option: str) -> int:
     if not (text.isascii() and text.strip().isdigit()):
-        raise _Refusal(f"{option} takes a whole number, not {text!r}")
+        raise Refusal(f"{option} takes a whole number, not {text!r}")
     return int(text)
 
 

@@ -17,15 +17,11 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import re
-import sys
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from assistant.bootstrap import App
-
-Command = Callable[[App, argparse.Namespace], int]
-Wrap = Callable[[Command], Callable[[argparse.Namespace], int]]
+from assistant.cli_support import Refusal, Wrap, guarded
 
 OPERATOR = "cli"
 _SLACK = re.compile(r"(?P<team>[TE][A-Z0-9]{2,20})/(?P<channel>[CG][A-Z0-9]{2,20})")
@@ -34,22 +30,9 @@ _TEAMS = re.compile(r"19:[A-Za-z0-9_.\-]{1,200}@thread\.(tacv2|skype)")
 _TENANT = re.compile(r"[0-9a-fA-F-]{36}")
 
 
-class _Refusal(Exception):
-    """Printed as `error: ...`; the command exits with status 1."""
-
-
 def add_channel_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
                          with_app: Wrap) -> None:
     """Adds `channel` under the existing `spoke admin network` commands."""
-
-    def guarded(command: Command) -> Callable[[argparse.Namespace], int]:
-        def run(app: App, args: argparse.Namespace) -> int:
-            try:
-                return command(app, args)
-            except _Refusal as refusal:
-                print(f"error: {refusal}", file=sys.stderr)
-                return 1
-        return with_app(run)
 
     network = admin.choices["network"]
     commands = next(action for action in network._actions
@@ -65,13 +48,13 @@ def add_channel_commands(admin: argparse._SubParsersAction,  # type: ignore[type
     channel.add_argument("--service-url", help="Teams: the service URL of its activities")
     channel.add_argument("--tenant", help="Teams: the tenant id")
     channel.add_argument("--bot-id", default="", help="Teams: the bot's id (28:<app id>)")
-    channel.set_defaults(run=guarded(_channel))
+    channel.set_defaults(run=guarded(with_app, _channel))
 
 
 def _channel(app: App, args: argparse.Namespace) -> int:
     teams_only = [name for name in ("service_url", "tenant") if getattr(args, name)]
     if teams_only and not args.teams_conversation:
-        raise _Refusal("--service-url and --tenant go with --teams-conversation")
+        raise Refusal("--service-url and --tenant go with --teams-conversation")
     wanted: tuple[str, dict[str, Any]] | None = None
     if args.slack_channel:
         wanted = _slack(args.slack_channel)
@@ -81,7 +64,7 @@ def _channel(app: App, args: argparse.Namespace) -> int:
     with app.store.transaction() as uow:
         names = {n.slug: n.name for n in uow.networks.all()}
         if args.slug not in names:
-            raise _Refusal(f"there is no network {args.slug!r}")
+            raise Refusal(f"there is no network {args.slug!r}")
         if wanted is None and not args.clear:
             current = uow.networks.channel(args.slug)
             print(f"{args.slug}: " + (current[0] if current else "no channel for announcements"))
@@ -101,7 +84,7 @@ def _channel(app: App, args: argparse.Namespace) -> int:
 def _slack(given: str) -> tuple[str, dict[str, Any]]:
     found = _SLACK.fullmatch(given.strip())
     if found is None:
-        raise _Refusal(f"--slack-channel is TEAM/CHANNEL, e.g. T0123ABCD/C0456EFGH, not {given!r}"
+        raise Refusal(f"--slack-channel is TEAM/CHANNEL, e.g. T0123ABCD/C0456EFGH, not {given!r}"
                        " (a direct message, D..., is nobody's shared channel)")
     team, channel = found["team"], found["channel"]
     return f"slack:{team}/{channel}", {"team": team, "channel": channel}
@@ -110,16 +93,16 @@ def _slack(given: str) -> tuple[str, dict[str, Any]]:
 def _teams(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     conversation = str(args.teams_conversation).strip().split(";")[0]
     if not _TEAMS.fullmatch(conversation):
-        raise _Refusal("--teams-conversation is a channel's id, 19:...@thread.tacv2, "
+        raise Refusal("--teams-conversation is a channel's id, 19:...@thread.tacv2, "
                        f"not {args.teams_conversation!r}")
     if not args.service_url or not args.tenant:
-        raise _Refusal("a Teams channel needs --service-url and --tenant too (or mention Spoke "
+        raise Refusal("a Teams channel needs --service-url and --tenant too (or mention Spoke "
                        "in the channel and say \"use this channel\")")
     if not _TENANT.fullmatch(args.tenant.strip()):
-        raise _Refusal(f"--tenant is a tenant id (a GUID), not {args.tenant!r}")
+        raise Refusal(f"--tenant is a tenant id (a GUID), not {args.tenant!r}")
     service_url = args.service_url.strip()
     if not _safe_url(service_url):
-        raise _Refusal(f"--service-url must be an https:// address, not {service_url!r}")
+        raise Refusal(f"--service-url must be an https:// address, not {service_url!r}")
     address = {"service_url": service_url, "tenant": args.tenant.strip(), "channel": conversation}
     if args.bot_id:
         address["bot"] = args.bot_id.strip()

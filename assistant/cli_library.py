@@ -9,38 +9,21 @@ would load a second copy whose errors the running `main` does not catch.
 from __future__ import annotations
 
 import argparse
-import sys
 import zoneinfo
-from collections.abc import Callable
 
 from assistant.bootstrap import App
+from assistant.cli_support import Refusal, Wrap, guarded
 from assistant.i18n import translate
 from assistant.model import LIBRARY_KINDS, Series, Session
 from assistant.ports import UnitOfWork
 from assistant.services.context import Refused
 from assistant.services.library import store_item
 
-Command = Callable[[App, argparse.Namespace], int]
-Wrap = Callable[[Command], Callable[[argparse.Namespace], int]]
-
 OPERATOR = "cli"
-
-
-class _Refusal(Exception):
-    """Printed as `error: ...`; the command exits with status 1."""
 
 
 def add_library_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
                          with_app: Wrap) -> None:
-    def guarded(command: Command) -> Callable[[argparse.Namespace], int]:
-        def run(app: App, args: argparse.Namespace) -> int:
-            try:
-                return command(app, args)
-            except _Refusal as refusal:
-                print(f"error: {refusal}", file=sys.stderr)
-                return 1
-        return with_app(run)
-
     library = admin.add_parser("library", help="the members' library of past sessions"
                                ).add_subparsers(title="library commands")
     add = library.add_parser("add", help="add a link to a session's library entry")
@@ -48,15 +31,15 @@ def add_library_commands(admin: argparse._SubParsersAction,  # type: ignore[type
     add.add_argument("--kind", required=True, choices=LIBRARY_KINDS)
     add.add_argument("--url", required=True, help="an https:// (or http://) link")
     add.add_argument("--title", default="", help="a short title members will read")
-    add.set_defaults(run=guarded(_add))
+    add.set_defaults(run=guarded(with_app, _add))
 
     remove = library.add_parser("remove", help="take a link out of the library")
     remove.add_argument("item_id", metavar="ITEM_ID")
-    remove.set_defaults(run=guarded(_remove))
+    remove.set_defaults(run=guarded(with_app, _remove))
 
     listing = library.add_parser("list", help="a network's past sessions and their links")
     listing.add_argument("--network", required=True)
-    listing.set_defaults(run=guarded(_list))
+    listing.set_defaults(run=guarded(with_app, _list))
 
 
 def _add(app: App, args: argparse.Namespace) -> int:
@@ -66,7 +49,7 @@ def _add(app: App, args: argparse.Namespace) -> int:
     found = find_identifiers(args.title) if args.title else []
     if found:
         kinds = ", ".join(sorted({f.kind for f in found}))
-        raise _Refusal(f"the title looks like it holds something that could identify a person "
+        raise Refusal(f"the title looks like it holds something that could identify a person "
                        f"({kinds}): please leave it out")
     now = app.clock.now()
     with app.store.transaction() as uow:
@@ -75,7 +58,7 @@ def _add(app: App, args: argparse.Namespace) -> int:
         assert series is not None  # a session always belongs to a series
         item = store_item(uow, OPERATOR, session, args.kind, args.url, args.title, now)
         if isinstance(item, Refused):
-            raise _Refusal(translate(item.message, "en", **(item.args or {})))
+            raise Refusal(translate(item.message, "en", **(item.args or {})))
     print(f"added item {item.id} ({item.kind}) to session {session.id}: {_describe(session, series)}")
     if session.ends_at > now:
         print("members will see it in the library once the session has ended")
@@ -88,7 +71,7 @@ def _remove(app: App, args: argparse.Namespace) -> int:
     with app.store.transaction() as uow:
         item = uow.library.get(number)
         if item is None or not uow.library.remove(number, now):
-            raise _Refusal(f"there is no library item {number} (or it was removed already)")
+            raise Refusal(f"there is no library item {number} (or it was removed already)")
         uow.audit.record(now, OPERATOR, "library.item_removed", f"session:{item.session_id}",
                          {"item": item.id, "kind": item.kind})
     print(f"removed item {item.id} ({item.kind}) from session {item.session_id}")
@@ -99,7 +82,7 @@ def _list(app: App, args: argparse.Namespace) -> int:
     now = app.clock.now()
     with app.store.transaction() as uow:
         if not any(n.slug == args.network for n in uow.networks.all()):
-            raise _Refusal(f"there is no network {args.network!r}")
+            raise Refusal(f"there is no network {args.network!r}")
         rows = [(session, series) for series in uow.schedule.series_of([args.network])
                 for session in uow.schedule.sessions_of(series.id) if session.state != "cancelled"]
         items = uow.library.of_sessions([session.id for session, _ in rows])
@@ -133,11 +116,11 @@ def _session(uow: UnitOfWork, reference: str) -> Session:
     number = _whole(reference, "--session")
     session = uow.schedule.session(number)
     if session is None:
-        raise _Refusal(f"there is no session {number}")
+        raise Refusal(f"there is no session {number}")
     return session
 
 
 def _whole(text: str, option: str) -> int:
     if not text.strip().isascii() or not text.strip().isdigit() or len(text.strip()) > 9:
-        raise _Refusal(f"{option} must be a whole number, not {text!r}")
+        raise Refusal(f"{option} must be a whole number, not {text!r}")
     return int(text)

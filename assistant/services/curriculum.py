@@ -18,10 +18,10 @@ from typing import Any
 from assistant.i18n import Translator
 from assistant.messages import Card, Fact, Option, Part, Reply, Text
 from assistant.model import Suggestion
-from assistant.ports import Contact, Planned, UnitOfWork
-from assistant.reminder_times import after_quiet_hours
+from assistant.ports import Contact, UnitOfWork
 from assistant.services.cases import TEAM_ROLES
 from assistant.services.context import Refused, ServiceContext
+from assistant.services.reminders import notify_people
 from assistant.services.sessions import team_networks
 
 TOPIC_KINDS = ("topic", "case_theme")
@@ -126,16 +126,7 @@ def propose_series(ctx: ServiceContext, network: str,
 def plan_notices(uow: UnitOfWork, people: Sequence[int], what: str, key: str, now: datetime,
                  compose: dict[str, Any], expires_at: datetime | None = None) -> int:
     """One message each, written when it goes; planned twice, it is still sent once."""
-    contacts = uow.people.contacts(list(people))
-    preferences = uow.reminder_preferences.of(list(contacts))
-    rows = [Planned(dedupe_key=f"{what}:{key}:{person_id}", person_id=person_id,
-                    identity=c.identity, address=c.address, subject=f"{what}:{key}",
-                    compose={"what": what, "person": person_id, **compose},
-                    due_at=after_quiet_hours(now, c.time_zone, preferences[person_id]),
-                    expires_at=expires_at)
-            for person_id, c in contacts.items()]
-    uow.outbox.plan(rows, now)
-    return len(rows)
+    return notify_people(uow, people, what, key, now, compose, expires_at)
 
 
 # --- the team reads and decides ----------------------------------------------------------------

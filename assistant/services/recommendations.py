@@ -15,8 +15,7 @@ from typing import Any
 from assistant.i18n import Translator
 from assistant.messages import Card, Fact, Option, Part, Reply, Text
 from assistant.model import FollowUp
-from assistant.ports import Contact, Planned, StaleState, UnitOfWork
-from assistant.reminder_times import after_quiet_hours
+from assistant.ports import Contact, StaleState, UnitOfWork
 from assistant.services.cases import (
     TEAM_ROLES,
     advance_case,
@@ -26,6 +25,7 @@ from assistant.services.cases import (
     team_case,
 )
 from assistant.services.context import Refused, ServiceContext
+from assistant.services.reminders import notify_people
 from assistant.turns import StartDialog
 
 RECOMMENDATIONS_LIMIT = 3000
@@ -218,16 +218,7 @@ def _recommendations_for_author(ctx: ServiceContext, follow_up_id: int,
 
 def _notify(uow: UnitOfWork, people: Sequence[int], what: str, key: str, now: datetime,
             compose: dict[str, Any]) -> int:
-    contacts = uow.people.contacts(list(people))
-    preferences = uow.reminder_preferences.of(list(contacts))
-    rows = [Planned(dedupe_key=f"{what}:{key}:{person_id}", person_id=person_id,
-                    identity=c.identity, address=c.address, subject=f"{what}:{key}",
-                    compose={"what": what, "person": person_id, **compose},
-                    due_at=after_quiet_hours(now, c.time_zone, preferences[person_id]),
-                    expires_at=None)
-            for person_id, c in contacts.items()]
-    uow.outbox.plan(rows, now)
-    return len(rows)
+    return notify_people(uow, people, what, key, now, compose)
 
 
 def _numbered(text: str) -> str:

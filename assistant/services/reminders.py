@@ -148,6 +148,22 @@ def notify_person(uow: UnitOfWork, person_id: int, what: str, key: str, now: dat
     return True
 
 
+def notify_people(uow: UnitOfWork, people: Sequence[int], what: str, key: str, now: datetime,
+                  compose: dict[str, Any], expires_at: datetime | None = None) -> int:
+    """One message each, written when it goes, outside each reader's quiet hours; planned
+    twice (a second press, another replica), it is still sent once."""
+    contacts = uow.people.contacts(list(people))
+    preferences = uow.reminder_preferences.of(list(contacts))
+    rows = [Planned(dedupe_key=f"{what}:{key}:{person_id}", person_id=person_id,
+                    identity=c.identity, address=c.address, subject=f"{what}:{key}",
+                    compose={"what": what, "person": person_id, **compose},
+                    due_at=after_quiet_hours(now, c.time_zone, preferences[person_id]),
+                    expires_at=expires_at)
+            for person_id, c in contacts.items()]
+    uow.outbox.plan(rows, now)
+    return len(rows)
+
+
 def promote_waiting(uow: UnitOfWork, series: Series, now: datetime) -> list[int]:
     """Give free places to the people waiting longest, and tell them (the caller holds the
     series, see Schedule.hold_series). Returns who was promoted."""
