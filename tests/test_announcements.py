@@ -333,7 +333,7 @@ def test_the_hub_sets_shows_and_clears_a_channel_from_the_command_line(spoke: An
     assert "slack:T0SPOKE/C0ECHO" in run("admin", "network", "channel", "care-homes").out
     teams = run("admin", "network", "channel", "palliative-essentials", "--teams-conversation",
                 "19:abc123@thread.tacv2;messageid=17", "--service-url",
-                "https://smba.trafficmanager.net/emea/", "--tenant",
+                "https://connector.example.org/emea/", "--tenant",
                 "72f988bf-0000-4000-8000-00000000cafe")
     assert teams.code == 0 and "teams:19:abc123@thread.tacv2" in teams.out
     cleared = run("admin", "network", "channel", "care-homes", "--clear")
