@@ -74,7 +74,8 @@ class Event:
     """`delivery_id` is the platform's id for this delivery (Slack event_id, Teams activity
     id); the same id is never processed twice. `address` is opaque to the core: the adapter
     stores it to send proactive messages later. Keys starting with `_` belong to this
-    delivery only (a Slack trigger id lives three seconds) and are not kept."""
+    delivery only (a Slack trigger id lives three seconds) and are not kept; `_origin` names
+    the shared channel a mention came from ({"identity", "address"}), for "use this channel"."""
 
     delivery_id: str
     actor: Actor
