@@ -15,10 +15,12 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from assistant import cli_support
 from assistant.bootstrap import App, MissingSecret, build_app, migrate
 from assistant.cli_after_session import add_commands
 from assistant.cli_channels import add_channel_commands
 from assistant.cli_library import add_library_commands
+from assistant.cli_support import CommandError
 from assistant.clock import Clock
 from assistant.config import Settings
 from assistant.i18n import translate
@@ -37,10 +39,6 @@ if TYPE_CHECKING:
     from assistant.session_import import SessionRow
 
 OPERATOR = Actor("cli", None)  # the operator may do anything
-
-
-class CommandError(Exception):
-    """A refusal to print as `error: ...` with exit status 1."""
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
@@ -300,16 +298,16 @@ def _session_commands(admin: argparse._SubParsersAction,  # type: ignore[type-ar
 
 
 def _add_series(app: App, args: argparse.Namespace) -> int:
-    zone = _zone(args.tz)
+    zone = cli_support.zone(args.tz)
     recurrence = args.recurrence.replace("-", "_")
     default_time = _clock_time(args.time, "--time") if args.time else None
     values: dict[str, Any] = {
         "name": args.name.strip(), "title": args.title.strip(),
         "description": args.description.strip(), "recurrence": recurrence,
         "default_time": f"{default_time:%H:%M}" if default_time else "12:00", "time_zone": zone,
-        "duration_minutes": _whole_number(args.duration, "--duration"),
+        "duration_minutes": cli_support.whole_number(args.duration, "--duration"),
         "join_url": args.join_url.strip(),
-        "capacity": _whole_number(args.capacity, "--capacity") if args.capacity else None,
+        "capacity": cli_support.whole_number(args.capacity, "--capacity") if args.capacity else None,
         "state": args.state.replace("-", "_"), "requires_approval": args.approval,
         **_audience(args)}
     _check_lengths(values)
@@ -353,7 +351,7 @@ def _series_state(app: App, args: argparse.Namespace, state: str) -> int:
 
     now = app.clock.now()
     with app.store.transaction() as uow:
-        series = _series(uow, args.network, args.name)
+        series = cli_support.series(uow, args.network, args.name)
         waiting = len(uow.series_alerts.waiting(series.id, "opening"))
         changed = _accepted(set_series_state(uow, OPERATOR, series, state, now))
     told = f"; {waiting} waiting subscriber(s) will be told" if state == "open" and waiting else ""
@@ -370,7 +368,7 @@ def _update_series(app: App, args: argparse.Namespace) -> int:
                            "or --others")
     now = app.clock.now()
     with app.store.transaction() as uow:  # all or nothing
-        series = _series(uow, args.network, args.name)
+        series = cli_support.series(uow, args.network, args.name)
         if audience:
             series = _accepted(set_audience(uow, OPERATOR, series, audience, now))
         if args.state is not None:
@@ -390,7 +388,7 @@ def _session_days(args: argparse.Namespace, recurrence: str) -> list[date]:
             raise CommandError("--count needs --first, the date of the first session")
         return []
     first = _date(args.first, "--first")
-    count = _whole_number(args.count, "--count") if args.count is not None else 1
+    count = cli_support.whole_number(args.count, "--count") if args.count is not None else 1
     if not 1 <= count <= 52:
         raise CommandError("--count must be from 1 to 52")
     if recurrence not in RECURRENCES:
@@ -409,9 +407,9 @@ def _session_days(args: argparse.Namespace, recurrence: str) -> list[date]:
 
 
 def _add_one_session(app: App, args: argparse.Namespace) -> int:
-    zone = _zone(args.tz)
+    zone = cli_support.zone(args.tz)
     starts_at = _starts(args.starts, zone)
-    minutes = _whole_number(args.duration, "--duration")
+    minutes = cli_support.whole_number(args.duration, "--duration")
     details: dict[str, Any] = {
         "time_zone": zone, "join_url": args.join_url.strip(), "topic": args.topic.strip(),
         "expert": args.expert.strip(), "agenda": args.agenda.strip(),
@@ -422,18 +420,18 @@ def _add_one_session(app: App, args: argparse.Namespace) -> int:
             raise CommandError(f"{translate('schedule.bad_url', 'en')} ({link})")
     now = app.clock.now()
     with app.store.transaction() as uow:
-        series = _series(uow, args.network, args.series)
+        series = cli_support.series(uow, args.network, args.series)
         made = _accepted(add_session(uow, OPERATOR, series, starts_at, minutes, now, details))
     print(f"session {made.id} added to {series.name}: {_when(made.starts_at, zone)}")
     return 0
 
 
 def _move_session(app: App, args: argparse.Namespace) -> int:
-    zone = _zone(args.tz)
+    zone = cli_support.zone(args.tz)
     starts_at = _starts(args.starts, zone)
     now = app.clock.now()
     with app.store.transaction() as uow:
-        session = _session(uow, args.session_id)
+        session = cli_support.session(uow, args.session_id)
         minutes = int((session.ends_at - session.starts_at) / timedelta(minutes=1))
         moved = _accepted(reschedule(uow, OPERATOR, session, starts_at, minutes, now))
     print(f"session {moved.id} moved to {_when(moved.starts_at, zone)}; "
@@ -444,7 +442,7 @@ def _move_session(app: App, args: argparse.Namespace) -> int:
 def _cancel_session(app: App, args: argparse.Namespace) -> int:
     now = app.clock.now()
     with app.store.transaction() as uow:
-        session = _session(uow, args.session_id)
+        session = cli_support.session(uow, args.session_id)
         _accepted(cancel_session(uow, OPERATOR, session, now))
     print(f"session {session.id} cancelled; everyone registered is being told")
     return 0
@@ -453,7 +451,7 @@ def _cancel_session(app: App, args: argparse.Namespace) -> int:
 def _list_sessions(app: App, args: argparse.Namespace) -> int:
     now = app.clock.now()
     with app.store.transaction() as uow:
-        _network(uow, args.network)
+        cli_support.network(uow, args.network)
         rows: list[tuple[Session, Series, int]] = []
         for series in uow.schedule.series_of([args.network]):
             registered = uow.enrolments.count(series.id, ("registered",))
@@ -506,8 +504,8 @@ def _export_case(app: App, args: argparse.Namespace) -> int:
     from assistant.services.cases import _network_name, _session_when
     from assistant.services.context import ServiceContext
 
-    number = _whole_number(args.case_id, "CASE_ID")
-    zone = _zone(args.tz)
+    number = cli_support.whole_number(args.case_id, "CASE_ID")
+    zone = cli_support.zone(args.tz)
     t = Translator(args.lang)
     now = app.clock.now()
     with app.store.transaction() as uow:
@@ -543,7 +541,7 @@ def _list_cases(app: App, args: argparse.Namespace) -> int:
     """Numbers, references, states and dates only: case text stays out of terminals and logs."""
     states = [args.state] if args.state else [s for s in CASE_STATES if s != "draft"]
     with app.store.transaction() as uow:
-        _network(uow, args.network)
+        cli_support.network(uow, args.network)
         records = uow.cases.for_networks([args.network], states)
     for record in records:
         case = record.case
@@ -567,7 +565,7 @@ def _import_sessions(app: App, args: argparse.Namespace) -> int:
     if not calendar and args.series:
         raise CommandError("a CSV file names each row's series in its series column; "
                            "--series is for .ics files")
-    zone = _zone(args.tz) if args.tz else None
+    zone = cli_support.zone(args.tz) if args.tz else None
     now = app.clock.now()
 
     def where(line: int) -> str:
@@ -576,8 +574,8 @@ def _import_sessions(app: App, args: argparse.Namespace) -> int:
         return f"{args.file}: event {line}:" if calendar else f"{args.file}:{line}:"
 
     with app.store.transaction() as uow:  # all the sessions, or (refused) none of them
-        _network(uow, args.network)
-        fixed = _series(uow, args.network, args.series) if args.series else None
+        cli_support.network(uow, args.network)
+        fixed = cli_support.series(uow, args.network, args.series) if args.series else None
         rows, problems = _read_rows(uow, content, args.file, args.network, zone, fixed)
         existing = _uids(uow) if any(row.uid for row, _ in rows) else set()
         imported: list[Session] = []
@@ -673,39 +671,14 @@ def _english(refusal: Refused) -> str:
     return translate(refusal.message, "en", **(refusal.args or {}))
 
 
-def _network(uow: UnitOfWork, slug: str) -> None:
-    if not any(n.slug == slug for n in uow.networks.all()):
-        raise CommandError(translate("schedule.unknown_network", "en", network=slug))
 
 
-def _series(uow: UnitOfWork, network: str, name: str) -> Series:
-    _network(uow, network)
-    series = uow.schedule.series_named(network, name)
-    if series is None:
-        raise CommandError(f'there is no series "{name}" in {network}')
-    return series
 
 
-def _session(uow: UnitOfWork, reference: str) -> Session:
-    number = _whole_number(reference, "SESSION_ID")
-    session = uow.schedule.session(number)
-    if session is None:
-        raise CommandError(f"there is no session {number}")
-    return session
 
 
-def _zone(name: str) -> str:
-    """The IANA name as tzdata spells it ("europe/london" is Europe/London)."""
-    known = {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
-    if name.strip().casefold() not in known:
-        raise CommandError(translate("schedule.bad_zone", "en", zone=name))
-    return known[name.strip().casefold()]
 
 
-def _whole_number(text: str, option: str) -> int:
-    if not (text.isascii() and text.strip().isdigit()):
-        raise CommandError(f"{option} takes a whole number, not {text!r}")
-    return int(text)
 
 
 def _date(text: str, option: str) -> date:

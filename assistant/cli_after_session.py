@@ -1,7 +1,7 @@
 """`spoke admin attendance ...` and `spoke admin export ...`: attendance from Zoom and Teams
 reports, the network's attendance rules, and CSV exports for iECHO.
 
-Refusals print as `error: ...` with exit status 1, as in assistant/cli.py. This module does
+CommandErrors print as `error: ...` with exit status 1, as in assistant/cli.py. This module does
 not import that one: under `python -m assistant.cli` it would load a second copy whose
 CommandError the running `main` does not catch.
 """
@@ -14,10 +14,10 @@ import sys
 import zoneinfo
 from pathlib import Path
 
+from assistant import cli_support
 from assistant.bootstrap import App
-from assistant.cli_support import Refusal, Wrap, guarded
-from assistant.model import AttendanceRules, Series, Session
-from assistant.ports import UnitOfWork
+from assistant.cli_support import CommandError, Wrap
+from assistant.model import AttendanceRules, Session
 
 OPERATOR = "cli"
 LARGEST_REPORT = 20 * 1024 * 1024  # a 1,000-person meeting's report is well under 1 MB
@@ -40,7 +40,7 @@ def add_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
     load.add_argument("--dry-run", action="store_true", help="show what would happen; write nothing")
     load.add_argument("--skip-bad", action="store_true",
                       help="import the readable rows even when some are not")
-    load.set_defaults(run=guarded(with_app, _import_attendance))
+    load.set_defaults(run=with_app(_import_attendance))
 
     rules = attendance.add_parser("rules", help="when a session counts as attended; without "
                                                 "options, show the network's rules")
@@ -49,7 +49,7 @@ def add_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
     rules.add_argument("--unit", choices=["percent", "minutes"])
     rules.add_argument("--certificate", metavar="PCT",
                        help="share of a series' held sessions that earns a certificate")
-    rules.set_defaults(run=guarded(with_app, _attendance_rules))
+    rules.set_defaults(run=with_app(_attendance_rules))
 
     from assistant.exports import KINDS
 
@@ -61,7 +61,7 @@ def add_commands(admin: argparse._SubParsersAction,  # type: ignore[type-arg]
                         help="a Participant ID instead of names and e-mails")
     export.add_argument("--out", required=True, metavar="FILE.csv")
     export.add_argument("--force", action="store_true", help="replace an existing file")
-    export.set_defaults(run=guarded(with_app, _export))
+    export.set_defaults(run=with_app(_export))
 
 
 # --- attendance ------------------------------------------------------------------------------
@@ -74,25 +74,25 @@ def _import_attendance(app: App, args: argparse.Namespace) -> int:
     name = Path(args.file).name
     now = app.clock.now()
     with app.store.transaction() as uow:  # every row, or (refused) none
-        session = _session(uow, args.session_id)
-        zone = _zone(args.zone) if args.zone else session.time_zone
+        session = cli_support.session(uow, args.session_id)
+        zone = cli_support.zone(args.zone) if args.zone else session.time_zone
         report = read_report(content, zone)
         for line, reason in report.errors:
             print(f"{args.file}:{line}: {reason}" if line else f"{args.file}: {reason}",
                   file=sys.stderr)
         if not report.attendees:
-            raise Refusal(f"nothing to import from {args.file}")
+            raise CommandError(f"nothing to import from {args.file}")
         if report.errors and not args.skip_bad:
-            raise Refusal(f"{len(report.errors)} problem(s) in {args.file}: nothing imported "
+            raise CommandError(f"{len(report.errors)} problem(s) in {args.file}: nothing imported "
                            "(--skip-bad imports the readable rows)")
         try:
             result = import_attendance(uow, session, report, f"import:{name}", now,
                                        dry_run=args.dry_run, actor=OPERATOR)
         except NotImportable as refusal:
-            raise Refusal(str(refusal)) from None
+            raise CommandError(str(refusal)) from None
         if not (result.matched or result.kept or any(u.reason != "outside"
                                                      for u in result.unmatched)):
-            raise Refusal(f"nobody in {args.file} was there during session {session.id} "
+            raise CommandError(f"nobody in {args.file} was there during session {session.id} "
                            f"({_local(session, zone)}): is it the right session, and the "
                            "report's zone (--zone)?")
     by_name = sum(1 for m in result.matched if m.by == "name")
@@ -115,14 +115,14 @@ def _import_attendance(app: App, args: argparse.Namespace) -> int:
 
 def _attendance_rules(app: App, args: argparse.Namespace) -> int:
     with app.store.transaction() as uow:
-        _network(uow, args.network)
+        cli_support.network(uow, args.network)
         rules = uow.networks.attendance_rules(args.network)
         if args.threshold is not None or args.unit or args.certificate is not None:
             rules = AttendanceRules(
-                threshold=(_whole(args.threshold, "--threshold") if args.threshold is not None
-                           else rules.threshold),
+                threshold=(cli_support.whole_number(args.threshold, "--threshold")
+                           if args.threshold is not None else rules.threshold),
                 unit=args.unit or rules.unit,
-                certificate_share=(_whole(args.certificate, "--certificate")
+                certificate_share=(cli_support.whole_number(args.certificate, "--certificate")
                                    if args.certificate is not None else rules.certificate_share))
             _check(rules)
             uow.networks.set_attendance_rules(args.network, rules)
@@ -139,11 +139,11 @@ def _attendance_rules(app: App, args: argparse.Namespace) -> int:
 
 def _check(rules: AttendanceRules) -> None:
     if rules.unit == "percent" and not 1 <= rules.threshold <= 100:
-        raise Refusal("a threshold in percent is between 1 and 100")
+        raise CommandError("a threshold in percent is between 1 and 100")
     if rules.unit == "minutes" and not 1 <= rules.threshold <= _MOST_MINUTES:
-        raise Refusal(f"a threshold in minutes is between 1 and {_MOST_MINUTES}")
+        raise CommandError(f"a threshold in minutes is between 1 and {_MOST_MINUTES}")
     if not 1 <= rules.certificate_share <= 100:
-        raise Refusal("--certificate is a percentage between 1 and 100")
+        raise CommandError("--certificate is a percentage between 1 and 100")
 
 
 # --- exports ---------------------------------------------------------------------------------
@@ -154,8 +154,8 @@ def _export(app: App, args: argparse.Namespace) -> int:
     path = Path(args.out)
     now = app.clock.now()
     with app.store.transaction() as uow:
-        _network(uow, args.network)
-        series = _series(uow, args.network, args.series) if args.series else None
+        cli_support.network(uow, args.network)
+        series = cli_support.series(uow, args.network, args.series) if args.series else None
         if args.kind == "evaluations":  # anonymous whatever the option says
             made = exports.evaluations(uow, args.network, series)
         elif args.kind == "participants":
@@ -186,9 +186,9 @@ def _write(path: Path, content: bytes, force: bool) -> None:
     try:
         descriptor = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise Refusal(f"{path} already exists: --force replaces it") from None
+        raise CommandError(f"{path} already exists: --force replaces it") from None
     except OSError as error:
-        raise Refusal(f"cannot write {path}: {error.strerror}") from None
+        raise CommandError(f"cannot write {path}: {error.strerror}") from None
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(content)
 
@@ -198,45 +198,21 @@ def _write(path: Path, content: bytes, force: bool) -> None:
 def _read(filename: str) -> bytes:
     try:
         if os.path.getsize(filename) > LARGEST_REPORT:
-            raise Refusal(f"{filename} is too large for an attendance report")
+            raise CommandError(f"{filename} is too large for an attendance report")
         with open(filename, "rb") as handle:
             return handle.read()
     except OSError as error:
-        raise Refusal(f"cannot read {filename}: {error.strerror}") from None
+        raise CommandError(f"cannot read {filename}: {error.strerror}") from None
 
 
-def _network(uow: UnitOfWork, slug: str) -> None:
-    if not any(n.slug == slug for n in uow.networks.all()):
-        raise Refusal(f"there is no network {slug!r}")
 
 
-def _series(uow: UnitOfWork, network: str, name: str) -> Series:
-    series = uow.schedule.series_named(network, name)
-    if series is None:
-        raise Refusal(f'there is no series "{name}" in {network}')
-    return series
 
 
-def _session(uow: UnitOfWork, reference: str) -> Session:
-    number = _whole(reference, "SESSION")
-    session = uow.schedule.session(number)
-    if session is None:
-        raise Refusal(f"there is no session {number}")
-    return session
 
 
-def _zone(name: str) -> str:
-    """The IANA name as tzdata spells it ("europe/london" is Europe/London)."""
-    known = {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
-    if name.strip().casefold() not in known:
-        raise Refusal(f"{name!r} is not a time zone (try e.g. Europe/London)")
-    return known[name.strip().casefold()]
 
 
-def _whole(text: str, option: str) -> int:
-    if not (text.isascii() and text.strip().isdigit()):
-        raise Refusal(f"{option} takes a whole number, not {text!r}")
-    return int(text)
 
 
 def _local(session: Session, zone: str) -> str:

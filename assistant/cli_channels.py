@@ -7,7 +7,7 @@
     spoke admin network channel care-homes          (shows the current one)
 
 In chat, a facilitator mentions Spoke in the channel and says "use this channel", which also
-captures Teams' service address; this is for the hub setting it up beforehand. Refusals print
+captures Teams' service address; this is for the hub setting it up beforehand. CommandErrors print
 as `error: ...` with exit status 1, as in assistant/cli.py (this module does not import it:
 under `python -m assistant.cli` that would load a second copy whose errors `main` misses).
 """
@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from assistant.bootstrap import App
-from assistant.cli_support import Refusal, Wrap, guarded
+from assistant.cli_support import CommandError, Wrap
 
 OPERATOR = "cli"
 _SLACK = re.compile(r"(?P<team>[TE][A-Z0-9]{2,20})/(?P<channel>[CG][A-Z0-9]{2,20})")
@@ -48,13 +48,13 @@ def add_channel_commands(admin: argparse._SubParsersAction,  # type: ignore[type
     channel.add_argument("--service-url", help="Teams: the service URL of its activities")
     channel.add_argument("--tenant", help="Teams: the tenant id")
     channel.add_argument("--bot-id", default="", help="Teams: the bot's id (28:<app id>)")
-    channel.set_defaults(run=guarded(with_app, _channel))
+    channel.set_defaults(run=with_app(_channel))
 
 
 def _channel(app: App, args: argparse.Namespace) -> int:
     teams_only = [name for name in ("service_url", "tenant") if getattr(args, name)]
     if teams_only and not args.teams_conversation:
-        raise Refusal("--service-url and --tenant go with --teams-conversation")
+        raise CommandError("--service-url and --tenant go with --teams-conversation")
     wanted: tuple[str, dict[str, Any]] | None = None
     if args.slack_channel:
         wanted = _slack(args.slack_channel)
@@ -64,7 +64,7 @@ def _channel(app: App, args: argparse.Namespace) -> int:
     with app.store.transaction() as uow:
         names = {n.slug: n.name for n in uow.networks.all()}
         if args.slug not in names:
-            raise Refusal(f"there is no network {args.slug!r}")
+            raise CommandError(f"there is no network {args.slug!r}")
         if wanted is None and not args.clear:
             current = uow.networks.channel(args.slug)
             print(f"{args.slug}: " + (current[0] if current else "no channel for announcements"))
@@ -84,7 +84,7 @@ def _channel(app: App, args: argparse.Namespace) -> int:
 def _slack(given: str) -> tuple[str, dict[str, Any]]:
     found = _SLACK.fullmatch(given.strip())
     if found is None:
-        raise Refusal(f"--slack-channel is TEAM/CHANNEL, e.g. T0123ABCD/C0456EFGH, not {given!r}"
+        raise CommandError(f"--slack-channel is TEAM/CHANNEL, e.g. T0123ABCD/C0456EFGH, not {given!r}"
                        " (a direct message, D..., is nobody's shared channel)")
     team, channel = found["team"], found["channel"]
     return f"slack:{team}/{channel}", {"team": team, "channel": channel}
@@ -93,16 +93,16 @@ def _slack(given: str) -> tuple[str, dict[str, Any]]:
 def _teams(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     conversation = str(args.teams_conversation).strip().split(";")[0]
     if not _TEAMS.fullmatch(conversation):
-        raise Refusal("--teams-conversation is a channel's id, 19:...@thread.tacv2, "
+        raise CommandError("--teams-conversation is a channel's id, 19:...@thread.tacv2, "
                        f"not {args.teams_conversation!r}")
     if not args.service_url or not args.tenant:
-        raise Refusal("a Teams channel needs --service-url and --tenant too (or mention Spoke "
+        raise CommandError("a Teams channel needs --service-url and --tenant too (or mention Spoke "
                        "in the channel and say \"use this channel\")")
     if not _TENANT.fullmatch(args.tenant.strip()):
-        raise Refusal(f"--tenant is a tenant id (a GUID), not {args.tenant!r}")
+        raise CommandError(f"--tenant is a tenant id (a GUID), not {args.tenant!r}")
     service_url = args.service_url.strip()
     if not _safe_url(service_url):
-        raise Refusal(f"--service-url must be an https:// address, not {service_url!r}")
+        raise CommandError(f"--service-url must be an https:// address, not {service_url!r}")
     address = {"service_url": service_url, "tenant": args.tenant.strip(), "channel": conversation}
     if args.bot_id:
         address["bot"] = args.bot_id.strip()

@@ -1,7 +1,7 @@
 """`spoke admin library add|remove|list`: the hub corrects what the members' library shows
 for a past session (a recording that arrived late, slides with the wrong link).
 
-Refusals print as `error: ...` with exit status 1, as in assistant/cli.py. Like
+CommandErrors print as `error: ...` with exit status 1, as in assistant/cli.py. Like
 cli_after_session.py, this module does not import cli.py: under `python -m assistant.cli` it
 would load a second copy whose errors the running `main` does not catch.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import zoneinfo
 
+from assistant import cli_support
 from assistant.bootstrap import App
-from assistant.cli_support import Refusal, Wrap, guarded
+from assistant.cli_support import CommandError, Wrap
 from assistant.i18n import translate
 from assistant.model import LIBRARY_KINDS, Series, Session
-from assistant.ports import UnitOfWork
 from assistant.services.context import Refused
 from assistant.services.library import store_item
 
@@ -31,15 +31,15 @@ def add_library_commands(admin: argparse._SubParsersAction,  # type: ignore[type
     add.add_argument("--kind", required=True, choices=LIBRARY_KINDS)
     add.add_argument("--url", required=True, help="an https:// (or http://) link")
     add.add_argument("--title", default="", help="a short title members will read")
-    add.set_defaults(run=guarded(with_app, _add))
+    add.set_defaults(run=with_app(_add))
 
     remove = library.add_parser("remove", help="take a link out of the library")
     remove.add_argument("item_id", metavar="ITEM_ID")
-    remove.set_defaults(run=guarded(with_app, _remove))
+    remove.set_defaults(run=with_app(_remove))
 
     listing = library.add_parser("list", help="a network's past sessions and their links")
     listing.add_argument("--network", required=True)
-    listing.set_defaults(run=guarded(with_app, _list))
+    listing.set_defaults(run=with_app(_list))
 
 
 def _add(app: App, args: argparse.Namespace) -> int:
@@ -49,16 +49,16 @@ def _add(app: App, args: argparse.Namespace) -> int:
     found = find_identifiers(args.title) if args.title else []
     if found:
         kinds = ", ".join(sorted({f.kind for f in found}))
-        raise Refusal(f"the title looks like it holds something that could identify a person "
+        raise CommandError(f"the title looks like it holds something that could identify a person "
                        f"({kinds}): please leave it out")
     now = app.clock.now()
     with app.store.transaction() as uow:
-        session = _session(uow, args.session)
+        session = cli_support.session(uow, args.session)
         series = uow.schedule.series(session.series_id)
         assert series is not None  # a session always belongs to a series
         item = store_item(uow, OPERATOR, session, args.kind, args.url, args.title, now)
         if isinstance(item, Refused):
-            raise Refusal(translate(item.message, "en", **(item.args or {})))
+            raise CommandError(translate(item.message, "en", **(item.args or {})))
     print(f"added item {item.id} ({item.kind}) to session {session.id}: {_describe(session, series)}")
     if session.ends_at > now:
         print("members will see it in the library once the session has ended")
@@ -66,12 +66,12 @@ def _add(app: App, args: argparse.Namespace) -> int:
 
 
 def _remove(app: App, args: argparse.Namespace) -> int:
-    number = _whole(args.item_id, "ITEM_ID")
+    number = cli_support.whole_number(args.item_id, "ITEM_ID")
     now = app.clock.now()
     with app.store.transaction() as uow:
         item = uow.library.get(number)
         if item is None or not uow.library.remove(number, now):
-            raise Refusal(f"there is no library item {number} (or it was removed already)")
+            raise CommandError(f"there is no library item {number} (or it was removed already)")
         uow.audit.record(now, OPERATOR, "library.item_removed", f"session:{item.session_id}",
                          {"item": item.id, "kind": item.kind})
     print(f"removed item {item.id} ({item.kind}) from session {item.session_id}")
@@ -82,7 +82,7 @@ def _list(app: App, args: argparse.Namespace) -> int:
     now = app.clock.now()
     with app.store.transaction() as uow:
         if not any(n.slug == args.network for n in uow.networks.all()):
-            raise Refusal(f"there is no network {args.network!r}")
+            raise CommandError(f"there is no network {args.network!r}")
         rows = [(session, series) for series in uow.schedule.series_of([args.network])
                 for session in uow.schedule.sessions_of(series.id) if session.state != "cancelled"]
         items = uow.library.of_sessions([session.id for session, _ in rows])
@@ -110,17 +110,3 @@ def _describe(session: Session, series: Series) -> str:
     local = session.starts_at.astimezone(zoneinfo.ZoneInfo(series.time_zone))
     topic = f"  {session.topic}" if session.topic else ""
     return f"{local:%Y-%m-%d %H:%M} {series.time_zone}  {series.name}{topic}"
-
-
-def _session(uow: UnitOfWork, reference: str) -> Session:
-    number = _whole(reference, "--session")
-    session = uow.schedule.session(number)
-    if session is None:
-        raise Refusal(f"there is no session {number}")
-    return session
-
-
-def _whole(text: str, option: str) -> int:
-    if not text.strip().isascii() or not text.strip().isdigit() or len(text.strip()) > 9:
-        raise Refusal(f"{option} must be a whole number, not {text!r}")
-    return int(text)

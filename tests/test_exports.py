@@ -310,7 +310,7 @@ def test_an_unknown_network_or_series_is_refused_and_nothing_written(
         spoke: Spoke, hub: Hub, tmp_path: Path) -> None:
     out = tmp_path / "x.csv"
     nowhere = spoke("admin", "export", "participants", "--network", "nowhere", "--out", str(out))
-    assert (nowhere.code, nowhere.err.strip()) == (1, "error: there is no network 'nowhere'")
+    assert (nowhere.code, nowhere.err.strip()) == (1, "error: There is no network nowhere.")
     no_series = spoke("admin", "export", "attendance", "--network", "care-homes", "--series",
                       "winter", "--out", str(out))
     assert (no_series.code, no_series.err.strip()) == (

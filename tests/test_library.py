@@ -480,7 +480,7 @@ def test_admin_adds_lists_and_removes_items(store_on: SqlStore, spoke: Spoke,
     ("--title", "Case of NHS 999 765 4323", "could identify a person"),
     ("--title", "x" * 201, "longer than 200 characters"),
     ("--session", "99999", "there is no session 99999"),
-    ("--session", "two", "must be a whole number"),
+    ("--session", "two", "takes a whole number"),
 ])
 def test_admin_add_refuses_bad_input(store_on: SqlStore, spoke: Spoke, clock: FakeClock,
                                      option: str, value: str, said: str) -> None:
