@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from assistant.clock import Clock
+from assistant.logs import new_request_id, request_scope
 from assistant.messages import Outgoing
 from assistant.ports import Notifier, RetryLater, SendResult, Sent, Store, Unreachable
 from assistant.services.reminders import Composer, plan_due_sessions
@@ -84,6 +85,18 @@ class Sender:
 
     def now(self) -> datetime:
         return self._clock.now()
+
+    async def release_held(self) -> int:
+        """Hand back every row this sender still holds (shutting down): the other replicas,
+        or this one restarted, take them at once instead of after the lease."""
+        def release() -> int:
+            with self._store.transaction() as uow:
+                return uow.outbox.release_held(self._worker)
+
+        released = await asyncio.to_thread(release)
+        if released:
+            log.info("claimed rows released", extra={"event": "outbox.released", "rows": released})
+        return released
 
     async def plan_reminders(self) -> int:
         """Put the reminders of sessions that came within reach into the outbox."""
@@ -190,6 +203,7 @@ class OutboxPump:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._scheduler: object | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -210,31 +224,54 @@ class OutboxPump:
         self._task = asyncio.create_task(self._run(), name="outbox-pump")
         self.wake()
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 0.0) -> None:
+        """Stops after one more round (or the round under way), waiting for it up to
+        `grace_seconds` (a message half-sent when cancelled may reach its reader twice), then
+        hands back every row still claimed."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)  # type: ignore[attr-defined]
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
+            if grace_seconds > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+        try:
+            await self._sender.release_held()
+        except Exception:
+            log.exception("claimed rows not released", extra={"event": "outbox.release_failed"})
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            try:
-                await self._sender.plan_reminders()
-                while (await self._sender.deliver_round(self._batch))[0] >= self._batch:
-                    pass  # a full batch was due: more may be waiting
-                self._wake_at(await self._sender.next_due())
-            except Exception:
-                log.exception("outbox pump failed", extra={"event": "outbox.pump_failed"})
+            # Stopping wakes it for one last round, started after the stop was asked for:
+            # the replies of the last turns go out.
+            last = self._stopping
+            with request_scope(new_request_id(prefix="outbox-")):
+                await self._round()
+            if last:
+                return
+
+    async def _round(self) -> None:
+        try:
+            await self._sender.plan_reminders()
+            while ((await self._sender.deliver_round(self._batch))[0] >= self._batch
+                   and not self._stopping):
+                pass  # a full batch was due: more may be waiting
+            self._wake_at(await self._sender.next_due())
+        except Exception:
+            log.exception("outbox pump failed", extra={"event": "outbox.pump_failed"})
 
     def _wake_at(self, due: datetime | None) -> None:
         """One alarm at the next due time (the steady tick is the safety net); the alarm
         is replaced every round, so the scheduler never holds more than one job of ours."""
         scheduler = self._scheduler
-        if due is None or scheduler is None:
+        if due is None or scheduler is None or self._stopping:
             return
         # Never sooner than a second: a row due but held (its reader's earlier message is
         # waiting) must not spin the loop. The wait is reckoned on the sender's clock;

@@ -175,6 +175,10 @@ class Outbox(Protocol):
     def release(self, row_id: int, not_before: datetime, worker: str | None = None) -> None:
         """Back to pending without spending an attempt: it waited behind another message."""
         ...
+    def release_held(self, worker: str) -> int:
+        """All this worker's leased rows back to pending at once: a replica shutting down
+        hands its unsent work to the others instead of leaving it leased for a minute."""
+        ...
     def forget(self, identities: Sequence[str]) -> None: ...
     def plan(self, messages: Sequence[Planned], at: datetime) -> None:
         """Add these rows, or bring an unsent row with the same key up to date (a withdrawn

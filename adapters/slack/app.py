@@ -30,8 +30,34 @@ Wake = Callable[[], None]
 RETRY_FIRST, RETRY_LONGEST, RETRY_TIMES = 0.2, 30.0, 40  # about fifteen minutes in all
 
 
+class Acknowledged:
+    """The turns Slack was told are received and that have not finished: a server shutting
+    down waits for them, or they would be lost (Slack does not send an acknowledged event
+    again)."""
+
+    def __init__(self) -> None:
+        self.running: set[asyncio.Task[Any]] = set()
+        self.held: set[asyncio.Task[None]] = set()  # waiting for the database to come back
+
+    def track(self, task: asyncio.Task[Any] | None, into: set[Any]) -> None:
+        if task is not None:
+            into.add(task)
+            task.add_done_callback(into.discard)
+
+    async def finish(self, grace_seconds: float) -> None:
+        if self.running:
+            await asyncio.wait(set(self.running), timeout=grace_seconds)
+        lost = len(self.running) + len(self.held)
+        for task in (*self.running, *self.held):
+            task.cancel()
+        if lost:
+            log.error("acknowledged events not processed at shutdown",
+                      extra={"event": "slack.events_lost", "count": lost})
+
+
 def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfiles, wake: Wake,
-               bot_user_id: str | None = None) -> AsyncApp:
+               bot_user_id: str | None = None,
+               acknowledged: Acknowledged | None = None) -> AsyncApp:
     async def authorize(**_: Any) -> AuthorizeResult:
         # One workspace, one bot token: no auth.test round trip on every request.
         return AuthorizeResult(enterprise_id=None, team_id=None, bot_token=client.token,
@@ -44,7 +70,7 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
     bolt = AsyncApp(client=client, authorize=authorize, request_verification_enabled=False,
                     ignoring_self_events_enabled=False, process_before_response=False,
                     logger=logging.getLogger("slack_bolt"))
-    held: set[asyncio.Task[None]] = set()
+    work = acknowledged or Acknowledged()
 
     async def hold(event: Event) -> None:
         delay = RETRY_FIRST
@@ -61,6 +87,7 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
 
     async def run(make: Callable[[dict[str, Any], Hints], Event | None], body: dict[str, Any],
                   user: str) -> Any:
+        work.track(asyncio.current_task(), work.running)
         hints = await profiles.hints(user) if user else Hints()
         event = make(body, hints)
         if event is None:
@@ -68,9 +95,7 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
         try:
             result = await turns.handle(event)
         except Unavailable:
-            task = asyncio.create_task(hold(event))
-            held.add(task)
-            task.add_done_callback(held.discard)
+            work.track(asyncio.create_task(hold(event)), work.held)
             return None
         wake()
         return result

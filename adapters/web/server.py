@@ -17,7 +17,7 @@ from aiohttp import web
 
 from adapters.slack.config import SlackSettings
 from adapters.teams.config import TeamsSettings
-from adapters.web.metrics import Metrics
+from adapters.web.metrics import Handler, Metrics
 from assistant.bootstrap import App
 from assistant.downloads import DownloadLinks
 from assistant.housekeeping import (
@@ -26,6 +26,7 @@ from assistant.housekeeping import (
     forget_old_deliveries,
     remind_about_recommendations,
 )
+from assistant.logs import new_request_id, request_scope
 from assistant.outbox import OutboxPump, PlatformNotifier, Sender
 from assistant.parsers import warm_up
 from assistant.ports import Notifier
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
+# How long a stopping server may take for each stage: requests under way, then turns already
+# acknowledged to Slack, then the outbox round under way. Within the 30 s most orchestrators
+# (Kubernetes, systemd) allow between SIGTERM and SIGKILL.
+SHUTDOWN_STAGE_SECONDS = 8.0
 
 
 @dataclass
@@ -53,7 +58,8 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
                   teams_settings: TeamsSettings | None = None,
                   tick_seconds: float | None = None) -> tuple[web.Application, Serving]:
     metrics = Metrics(core.store, core.clock)
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[metrics.middleware])
+    app = web.Application(client_max_size=MAX_BODY,
+                          middlewares=[_with_request_id, metrics.middleware])
     serving = Serving()
     core.turns.watch(metrics.turn)
     links = download_links(core)
@@ -91,9 +97,16 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         warming = asyncio.create_task(_warm_up(), name="warm-up")
         tidying = asyncio.create_task(_tidy(core), name="housekeeping")
         yield
+        # Shutting down: no request comes in any more (aiohttp stopped listening and let the
+        # requests under way finish). Turns already acknowledged run, their replies go out
+        # in one last outbox round, and rows still claimed go back to the other replicas.
+        log.info("stopping", extra={"event": "serve.stopping"})
         warming.cancel()
         tidying.cancel()
-        await serving.pump.stop()
+        if serving.slack is not None:
+            await serving.slack.finish(SHUTDOWN_STAGE_SECONDS)
+        await serving.pump.stop(grace_seconds=SHUTDOWN_STAGE_SECONDS)
+        log.info("stopped", extra={"event": "serve.stopped"})
         if serving.slack is not None:
             await serving.slack.close()
         if serving.teams is not None:
@@ -139,6 +152,20 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
     return app, serving
 
 
+@web.middleware
+async def _with_request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every log line of a request, and of the turn it starts, carries one id, returned in
+    X-Request-Id (a proxy's own id is kept when it sends one)."""
+    with request_scope(new_request_id(request.headers.get("X-Request-Id"))) as request_id:
+        try:
+            response = await handler(request)
+        except web.HTTPException as answered:
+            answered.headers["X-Request-Id"] = request_id
+            raise
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+
 def download_links(core: App) -> DownloadLinks | None:
     """Links need an address readers can reach and a key every replica shares."""
     settings = core.settings
@@ -177,7 +204,7 @@ async def serve(core: App, host: str, port: int, slack_settings: SlackSettings |
                 teams_settings: TeamsSettings | None = None) -> None:
     """Runs until cancelled; prints the bound address so a caller using port 0 can find it."""
     app, _ = build_web_app(core, slack_settings, teams_settings)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_STAGE_SECONDS)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -9,13 +9,13 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from adapters.slack.config import SlackSettings
-from adapters.web.server import build_web_app
+from adapters.web.server import SHUTDOWN_STAGE_SECONDS, build_web_app
 from assistant.bootstrap import App
 
 
 async def serve_socket_mode(core: App, host: str, port: int, slack: SlackSettings) -> None:
     app, serving = build_web_app(core, slack)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_STAGE_SECONDS)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     assert serving.slack is not None

@@ -144,6 +144,13 @@ class SqlOutbox:
             status="pending", not_before=not_before, lease_owner=None, lease_until=None,
             attempts=OUTBOX.c.attempts - 1))
 
+    def release_held(self, worker: str) -> int:
+        """Every row this worker still holds back to pending, due at once (shutting down)."""
+        return self._conn.execute(update(OUTBOX).where(
+            OUTBOX.c.lease_owner == worker, OUTBOX.c.status == "sending").values(
+            status="pending", lease_owner=None, lease_until=None,
+            attempts=OUTBOX.c.attempts - 1)).rowcount
+
     def forget(self, identities: Sequence[str]) -> None:
         """Deleting someone's data takes their queued and sent message copies too."""
         self._conn.execute(delete(OUTBOX).where(OUTBOX.c.identity.in_(list(identities))))
