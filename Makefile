@@ -18,8 +18,14 @@ run: $(STAMP)
 	$(BIN)/spoke demo seed
 	$(BIN)/spoke chat --as $(SPOKE_USER)
 
+# With a PostgreSQL server at hand (bash .ci/run starts one), the tests written for the suite's
+# engine run a second time on it; the engine tests already ran on both.
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
+	@if [ -n "$$SPOKE_TEST_POSTGRES_URL" ]; then \
+		echo "== again on PostgreSQL: the tests on the suite's engine"; \
+		SPOKE_TEST_ENGINE=postgresql $(BIN)/python -m pytest -q -m suite_engine; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check assistant dialogs storage adapters tests bench

@@ -113,15 +113,15 @@ async def slack_api() -> AsyncIterator[SlackApiMock]:
 
 
 @pytest.fixture
-async def spoke(sqlite_store: SqlStore, clock: FakeClock, slack_api: SlackApiMock,
+async def spoke(suite_store: SqlStore, clock: FakeClock, slack_api: SlackApiMock,
                 tmp_path: Path) -> AsyncIterator[Spoke]:
     core = build_app(Settings(database_url="sqlite://", data_dir=tmp_path, secret_key=Secret("")),
-                     clock=clock, store=seeded(sqlite_store, clock))
+                     clock=clock, store=seeded(suite_store, clock))
     settings = SlackSettings(bot_token=Secret(slack_api.token), signing_secret=Secret(SIGNING_SECRET),
                              api_url=slack_api.url, bot_user_id="UBOT")
     app, serving = build_web_app(core, settings, tick_seconds=3600)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     async with aiohttp.ClientSession() as http:
-        yield Spoke(http, str(server.make_url("")).rstrip("/"), clock, sqlite_store, serving, slack_api)
+        yield Spoke(http, str(server.make_url("")).rstrip("/"), clock, suite_store, serving, slack_api)
     await server.close()

@@ -93,19 +93,19 @@ def card_text(activity: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-async def teams(sqlite_store: SqlStore, clock: FakeClock, tmp_path: Path) -> AsyncIterator[TeamsSpoke]:
-    async with serve_teams(sqlite_store, clock, tmp_path) as spoke:
+async def teams(suite_store: SqlStore, clock: FakeClock, tmp_path: Path) -> AsyncIterator[TeamsSpoke]:
+    async with serve_teams(suite_store, clock, tmp_path) as spoke:
         yield spoke
 
 
 @asynccontextmanager
-async def serve_teams(sqlite_store: SqlStore, clock: FakeClock, tmp_path: Path, secret_key: str = "",
+async def serve_teams(suite_store: SqlStore, clock: FakeClock, tmp_path: Path, secret_key: str = "",
                       public_url: str = "") -> AsyncIterator[TeamsSpoke]:
     """`spoke serve`'s web app with Teams configured, beside the local Bot Framework mocks."""
     async with BotFrameworkIdentity(clock=clock) as identity, BotConnectorMock(identity) as connector:
         core = build_app(Settings(database_url="sqlite://", data_dir=tmp_path,
                                   secret_key=Secret(secret_key), public_url=public_url),
-                         clock=clock, store=seeded(sqlite_store, clock))
+                         clock=clock, store=seeded(suite_store, clock))
         settings = TeamsSettings(app_id=DEFAULT_APP_ID, app_password=Secret(DEFAULT_APP_PASSWORD),
                                  openid_metadata_url=identity.openid_metadata_url,
                                  token_url=identity.token_url,
@@ -114,6 +114,6 @@ async def serve_teams(sqlite_store: SqlStore, clock: FakeClock, tmp_path: Path, 
         server = TestServer(app, host="127.0.0.1", port=0)
         await server.start_server()
         async with aiohttp.ClientSession() as http:
-            yield TeamsSpoke(http, str(server.make_url("")).rstrip("/"), clock, sqlite_store, serving,
+            yield TeamsSpoke(http, str(server.make_url("")).rstrip("/"), clock, suite_store, serving,
                              identity, connector)
         await server.close()

@@ -14,8 +14,8 @@ from tests.test_registration import SCRIPT, follow, registered
 
 
 @pytest.fixture
-def member(sqlite_store: SqlStore, clock) -> ChatHarness:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock)
+def member(suite_store: SqlStore, clock) -> ChatHarness:
+    chat = ChatHarness(seeded(suite_store, clock), clock)
     follow(chat, SCRIPT)
     chat.say("yes")
     assert registered(chat)[0] is not None
@@ -165,8 +165,8 @@ def test_language_switches_to_french_and_back(member: ChatHarness) -> None:
     assert person is not None and person.language == "en"
 
 
-def test_a_newcomer_can_choose_french_before_registering(sqlite_store: SqlStore, clock) -> None:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock)
+def test_a_newcomer_can_choose_french_before_registering(suite_store: SqlStore, clock) -> None:
+    chat = ChatHarness(seeded(suite_store, clock), clock)
     chat.start()
     chat.say("Not now")
     chat.say("langue")
@@ -177,8 +177,8 @@ def test_a_newcomer_can_choose_french_before_registering(sqlite_store: SqlStore,
     chat.expect_said("registration.begin.ask", "fr")
 
 
-def test_member_commands_need_registration_first(sqlite_store: SqlStore, clock) -> None:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock)
+def test_member_commands_need_registration_first(suite_store: SqlStore, clock) -> None:
+    chat = ChatHarness(seeded(suite_store, clock), clock)
     chat.start()
     chat.say("Not now")
     for command in ("profile", "networks", "consent", "export my data", "delete my data"):

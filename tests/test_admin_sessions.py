@@ -23,6 +23,7 @@ from storage.repositories import SqlStore
 from storage.tables import OutboxRow
 from tests.command_line import Ran, Spoke, in_process
 from tests.community import enrol, member, series, session
+from tests.conftest import url_of
 
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 LONDON, TORONTO = "Europe/London", "America/Toronto"
@@ -50,10 +51,10 @@ def command_line(store: SqlStore, url: str, clock: FakeClock, tmp_path: Path,
 
 
 @pytest.fixture
-def spoke(store_on: SqlStore, db_url: str, clock: FakeClock, tmp_path: Path,
+def spoke(store_on: SqlStore, clock: FakeClock, tmp_path: Path,
           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Spoke:
     """On SQLite and PostgreSQL."""
-    return command_line(store_on, db_url, clock, tmp_path, capsys, monkeypatch)
+    return command_line(store_on, url_of(store_on), clock, tmp_path, capsys, monkeypatch)
 
 
 @pytest.fixture
@@ -535,9 +536,9 @@ def test_the_demo_seed_adds_its_series_once(store_on: SqlStore, clock: FakeClock
                       "covid-care": 0}
 
 
-def test_the_demo_seed_from_a_thursday_starts_a_week_on(sqlite_store: SqlStore) -> None:
-    seed(sqlite_store, datetime(2027, 1, 7, 9, tzinfo=UTC))
-    assert sessions(sqlite_store, "care-homes-2027")[0].starts_at == utc(2027, 1, 14, 12, 30)
+def test_the_demo_seed_from_a_thursday_starts_a_week_on(suite_store: SqlStore) -> None:
+    seed(suite_store, datetime(2027, 1, 7, 9, tzinfo=UTC))
+    assert sessions(suite_store, "care-homes-2027")[0].starts_at == utc(2027, 1, 14, 12, 30)
 
 
 def test_spoke_demo_seed_twice(tmp_path: Path, clock: FakeClock,

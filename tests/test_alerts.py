@@ -24,7 +24,7 @@ from storage.repositories import SqlStore
 from storage.tables import AuditRow, OutboxRow
 from tests.command_line import in_process
 from tests.community import OPERATOR, enrol, member, open_networks, series
-from tests.conftest import TEST_SEALER
+from tests.conftest import TEST_SEALER, url_of
 from tests.harness import ChatHarness
 from tests.inbox import Inbox, refs
 
@@ -57,9 +57,9 @@ def open_series(store: Store, of: Series, clock: FakeClock, state: str = "open")
 
 
 @pytest.fixture
-def store(sqlite_store: SqlStore, clock: FakeClock) -> SqlStore:
-    open_networks(sqlite_store, clock.now())
-    return sqlite_store
+def store(suite_store: SqlStore, clock: FakeClock) -> SqlStore:
+    open_networks(suite_store, clock.now())
+    return suite_store
 
 
 # --- the button -----------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_a_forged_series_is_refused_and_audited(store, clock, action):
 # --- opening: one message per subscriber ------------------------------------------------------
 
 def test_opening_tells_each_subscriber_once_across_a_restart_and_two_openings(
-        store_on: SqlStore, db_url: str, clock: FakeClock):
+        store_on: SqlStore, clock: FakeClock):
     open_networks(store_on, clock.now())
     amira = member(store_on, clock.now(), "amira")
     ben = member(store_on, clock.now(), "ben", language="fr", zone="America/Montreal")
@@ -156,7 +156,7 @@ def test_opening_tells_each_subscriber_once_across_a_restart_and_two_openings(
     assert set(opening_rows(store_on, autumn)) == {f"{OPENED}:{autumn.id}:{amira}",
                                                    f"{OPENED}:{autumn.id}:{ben}"}
 
-    restarted = SqlStore(make_engine(db_url), TEST_SEALER)  # a new process, same database
+    restarted = SqlStore(make_engine(url_of(store_on)), TEST_SEALER)  # a new process, same database
     try:
         inbox = Inbox()
         clock.advance(hours=4)  # 08:00 in Montreal: Ben's quiet hours are over
@@ -236,13 +236,13 @@ def test_a_full_series_offers_the_waiting_list_not_an_alert(store, clock):
 # --- the command line -------------------------------------------------------------------------
 
 def test_spoke_admin_series_open_plans_the_messages_once(
-        sqlite_store: SqlStore, tmp_path: Path, clock: FakeClock,
+        suite_store: SqlStore, tmp_path: Path, clock: FakeClock,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    open_networks(sqlite_store, clock.now())
-    amira = member(sqlite_store, clock.now(), "amira")
-    autumn = series(sqlite_store, clock.now(), name="autumn", state="opening_soon")
-    press(ChatHarness(sqlite_store, clock, user="amira"), f"act:notify_open:{autumn.id}")
-    spoke = in_process(f"sqlite:///{tmp_path / 'spoke.db'}", clock, tmp_path, capsys,
+    open_networks(suite_store, clock.now())
+    amira = member(suite_store, clock.now(), "amira")
+    autumn = series(suite_store, clock.now(), name="autumn", state="opening_soon")
+    press(ChatHarness(suite_store, clock, user="amira"), f"act:notify_open:{autumn.id}")
+    spoke = in_process(url_of(suite_store), clock, tmp_path, capsys,
                        monkeypatch)
 
     first = spoke("admin", "series", "open", "autumn", "--network", "care-homes")
@@ -250,7 +250,7 @@ def test_spoke_admin_series_open_plans_the_messages_once(
     assert "1 waiting subscriber(s) will be told" in first.out
     again = spoke("admin", "series", "open", "autumn", "--network", "care-homes")
     assert again.code == 0 and "subscriber" not in again.out
-    assert opening_rows(sqlite_store, autumn) == {f"{OPENED}:{autumn.id}:{amira}": "pending"}
+    assert opening_rows(suite_store, autumn) == {f"{OPENED}:{autumn.id}:{amira}": "pending"}
 
     closed = spoke("admin", "series", "close", "autumn", "--network", "care-homes")
     assert (closed.code, closed.out.strip()) == (0, "series autumn is closed")

@@ -26,6 +26,7 @@ from storage.repositories import SqlStore
 from storage.tables import AuditRow, PersonRow
 from tests.command_line import Spoke, in_process
 from tests.community import OPERATOR, member, open_networks, series, session
+from tests.conftest import url_of
 
 DATA = Path(__file__).parent / "data"
 AUDIT, PERSON = AuditRow.__table__, PersonRow.__table__  # type: ignore[attr-defined]
@@ -237,10 +238,10 @@ def test_a_cancelled_or_future_session_takes_no_attendance(
 # --- the command line ------------------------------------------------------------------------
 
 @pytest.fixture
-def spoke(hub: tuple[SqlStore, Session, dict[str, int]], db_url: str, clock: FakeClock,
+def spoke(hub: tuple[SqlStore, Session, dict[str, int]], clock: FakeClock,
           tmp_path: Path, capsys: pytest.CaptureFixture[str],
           monkeypatch: pytest.MonkeyPatch) -> Spoke:
-    return in_process(db_url, clock, tmp_path, capsys, monkeypatch)
+    return in_process(url_of(hub[0]), clock, tmp_path, capsys, monkeypatch)
 
 
 def test_the_command_imports_a_report_and_says_what_it_did(

@@ -119,27 +119,27 @@ def _refusals(store: SqlStore, actor: str) -> int:
 
 
 @pytest.fixture
-def world(sqlite_store: SqlStore, clock: FakeClock) -> World:
-    made = World(sqlite_store, clock)
+def world(suite_store: SqlStore, clock: FakeClock) -> World:
+    made = World(suite_store, clock)
     now = clock.now()
-    member(sqlite_store, now, "pia", network="palliative-essentials")
-    member(sqlite_store, now, "gus", role="facilitator", network="palliative-essentials")
-    member(sqlite_store, now, "hana", role="hub_admin", network="palliative-essentials")
+    member(suite_store, now, "pia", network="palliative-essentials")
+    member(suite_store, now, "gus", role="facilitator", network="palliative-essentials")
+    member(suite_store, now, "hana", role="hub_admin", network="palliative-essentials")
     return made
 
 
 @pytest.mark.parametrize("action", sorted(NAMES))
 def test_a_button_from_another_network_is_refused_audited_and_changes_nothing(
-        world: World, sqlite_store: SqlStore, clock: FakeClock, action: str) -> None:
+        world: World, suite_store: SqlStore, clock: FakeClock, action: str) -> None:
     ref = f"act:{action}:{world.ids[NAMES[action]]}"
     # Register, pressed by someone new (on an announcement in a channel), starts registration.
     for outsider in (o for o in OUTSIDERS if not (o == "zed" and action == "join")):
-        chat = ChatHarness(sqlite_store, clock, user=outsider)
-        before = _snapshot(sqlite_store)
-        refused_before = _refusals(sqlite_store, chat.identity)
+        chat = ChatHarness(suite_store, clock, user=outsider)
+        before = _snapshot(suite_store)
+        refused_before = _refusals(suite_store, chat.identity)
         chat.send(UserChose(ref))
-        assert _snapshot(sqlite_store) == before, (outsider, chat.text)
-        assert _refusals(sqlite_store, chat.identity) == refused_before + 1, (outsider, chat.text)
+        assert _snapshot(suite_store) == before, (outsider, chat.text)
+        assert _refusals(suite_store, chat.identity) == refused_before + 1, (outsider, chat.text)
         for secret in (CASE_TEXT, "Amira", "Try a fan", "https://example.org/s.pdf",
                        "zoom.example"):
             assert secret not in chat.text, (outsider, chat.text)
@@ -160,33 +160,33 @@ AUTHOR_ONLY = ("case_edit", "case_export", "case_export_docx", "case_export_full
 @pytest.mark.parametrize(("action", "who"), [*((a, "amira") for a in TEAM_ONLY),
                                              *((a, "ben") for a in AUTHOR_ONLY)])
 def test_a_button_for_another_role_in_the_same_network_is_refused(
-        world: World, sqlite_store: SqlStore, clock: FakeClock, action: str, who: str) -> None:
-    chat = ChatHarness(sqlite_store, clock, user=who)
-    before = _snapshot(sqlite_store)
+        world: World, suite_store: SqlStore, clock: FakeClock, action: str, who: str) -> None:
+    chat = ChatHarness(suite_store, clock, user=who)
+    before = _snapshot(suite_store)
     chat.send(UserChose(f"act:{action}:{world.ids[NAMES[action]]}"))
-    assert _snapshot(sqlite_store) == before, chat.text
-    assert _refusals(sqlite_store, chat.identity) == 1, chat.text
+    assert _snapshot(suite_store) == before, chat.text
+    assert _refusals(suite_store, chat.identity) == 1, chat.text
     if who == "ben":
         assert CASE_TEXT not in chat.text and "Try a fan" not in chat.text
 
 
 def test_an_old_button_replayed_after_the_case_moved_on_changes_nothing(
-        world: World, sqlite_store: SqlStore, clock: FakeClock) -> None:
-    amira = ChatHarness(sqlite_store, clock, user="amira")  # her own case, now presented
-    before = _snapshot(sqlite_store)
+        world: World, suite_store: SqlStore, clock: FakeClock) -> None:
+    amira = ChatHarness(suite_store, clock, user="amira")  # her own case, now presented
+    before = _snapshot(suite_store)
     amira.send(UserChose(f"act:case_withdraw_confirmed:{world.ids['case']}"))
     amira.send(UserChose(f"act:case_edit:{world.ids['case']}"))
-    assert _snapshot(sqlite_store) == before
+    assert _snapshot(suite_store) == before
 
 
 def test_register_pressed_by_someone_new_starts_registration_and_gives_no_place(
-        world: World, sqlite_store: SqlStore, clock: FakeClock) -> None:
-    before = _snapshot(sqlite_store)
-    zed = ChatHarness(sqlite_store, clock, user="zed")
+        world: World, suite_store: SqlStore, clock: FakeClock) -> None:
+    before = _snapshot(suite_store)
+    zed = ChatHarness(suite_store, clock, user="zed")
     zed.send(UserChose(f"act:join:{world.ids['series']}"))
     assert zed.pending == "begin"
-    after = _snapshot(sqlite_store)
+    after = _snapshot(suite_store)
     assert {t: rows for t, rows in after.items() if t != "conversation_state"} == {
         t: rows for t, rows in before.items() if t != "conversation_state"}
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert uow.people.by_identity("console:zed") is None

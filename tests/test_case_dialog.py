@@ -16,8 +16,8 @@ NHS = "NHS 999 765 4323"  # passes the NHS check (DOMAIN.md worked example)
 
 
 @pytest.fixture
-def amira(sqlite_store: SqlStore, clock: FakeClock) -> ChatHarness:
-    store = seeded(sqlite_store, clock)
+def amira(suite_store: SqlStore, clock: FakeClock) -> ChatHarness:
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "amira")
     spring = series(store, clock.now(), name="spring")
     session(store, clock.now(), spring, datetime(2025, 6, 12, 12, 0, tzinfo=UTC))
@@ -131,8 +131,8 @@ def test_back_and_change_work_in_the_draft(amira: ChatHarness) -> None:
     assert amira.answers["age_band"] == "90+"
 
 
-def test_the_draft_in_french(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    store = seeded(sqlite_store, clock)
+def test_the_draft_in_french(suite_store: SqlStore, clock: FakeClock) -> None:
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "eli", language="fr", zone="America/Toronto")
     chat = ChatHarness(store, clock, user="eli")
     chat.say("cas")
@@ -175,12 +175,12 @@ def test_present_a_case_for_another_networks_session_is_refused(amira: ChatHarne
     assert amira.state() is None
 
 
-def test_where_forms_can_be_shown_the_long_parts_go_in_one_checked_form(sqlite_store: SqlStore,
+def test_where_forms_can_be_shown_the_long_parts_go_in_one_checked_form(suite_store: SqlStore,
                                                                        clock: FakeClock) -> None:
     from assistant.events import FormSubmitted
     from assistant.messages import Form
 
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "amira")
     chat = ChatHarness(store, clock, user="amira",
                        capabilities=frozenset({"buttons", "forms", "inline_form_errors"}))

@@ -19,6 +19,7 @@ from assistant.model import Case, Person
 from assistant.services.cases import accept_case, case_markdown
 from storage.repositories import SqlStore
 from tests.command_line import Spoke, in_process
+from tests.conftest import url_of
 from tests.test_cases import CONTENT, SERVICE_ISSUE, Hub, audit, make_hub
 
 T_EN, T_FR = Translator("en"), Translator("fr")
@@ -31,8 +32,8 @@ IDENTIFYING = ("Amira", "Test Care Home", "Hospice", "Presenter", "Spring series
 
 
 @pytest.fixture
-def quick(sqlite_store: SqlStore, clock: FakeClock) -> Hub:
-    return make_hub(sqlite_store, clock)
+def quick(suite_store: SqlStore, clock: FakeClock) -> Hub:
+    return make_hub(suite_store, clock)
 
 
 def presenter_of(hub: Hub, case: Case) -> Person:
@@ -165,13 +166,13 @@ def test_the_markdown_export_is_the_services_own(quick: Hub) -> None:
 # --- the command line -------------------------------------------------------------------------
 
 @pytest.fixture
-def spoke(store_on: SqlStore, db_url: str, clock: FakeClock, tmp_path: Path,
+def spoke(store_on: SqlStore, clock: FakeClock, tmp_path: Path,
           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Spoke:
     """`spoke ...` in this process, against the hub's database, in an empty folder."""
     folder = tmp_path / "out"
     folder.mkdir()
     monkeypatch.chdir(folder)
-    return in_process(db_url, clock, tmp_path, capsys, monkeypatch)
+    return in_process(url_of(store_on), clock, tmp_path, capsys, monkeypatch)
 
 
 @pytest.fixture

@@ -42,9 +42,9 @@ def draft_and_submit(chat: ChatHarness) -> None:
     chat.say("yes")
 
 
-def test_a_case_is_submitted_returned_corrected_and_accepted(sqlite_store: SqlStore,
+def test_a_case_is_submitted_returned_corrected_and_accepted(suite_store: SqlStore,
                                                             clock: FakeClock) -> None:
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "amira")
     member(store, clock.now(), "fay", role="facilitator")
     spring = series(store, clock.now(), name="spring")
@@ -92,9 +92,9 @@ def test_a_case_is_submitted_returned_corrected_and_accepted(sqlite_store: SqlSt
     assert "Morphine 1 mg" in case.case.content.tried
 
 
-def test_someone_else_pressing_a_case_button_is_refused(sqlite_store: SqlStore,
+def test_someone_else_pressing_a_case_button_is_refused(suite_store: SqlStore,
                                                         clock: FakeClock) -> None:
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "amira")
     member(store, clock.now(), "ben")
     amira = ChatHarness(store, clock, user="amira")
@@ -111,10 +111,10 @@ def test_someone_else_pressing_a_case_button_is_refused(sqlite_store: SqlStore,
 
 
 def test_the_team_exports_the_deidentified_case_as_a_pdf_for_screen_sharing(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
+        suite_store: SqlStore, clock: FakeClock) -> None:
     from assistant.messages import File
 
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "amira")
     member(store, clock.now(), "fay", role="facilitator")
     draft_and_submit(ChatHarness(store, clock, user="amira"))

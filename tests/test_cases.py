@@ -152,9 +152,9 @@ def hub(store_on: SqlStore, clock: FakeClock) -> Hub:
 
 
 @pytest.fixture
-def quick(sqlite_store: SqlStore, clock: FakeClock) -> Hub:
+def quick(suite_store: SqlStore, clock: FakeClock) -> Hub:
     """The same hub on SQLite only, for behaviour that does not depend on the engine."""
-    return make_hub(sqlite_store, clock)
+    return make_hub(suite_store, clock)
 
 
 def audit(store: SqlStore, subject_prefix: str = "case:") -> list[tuple[str, str, str, dict[str, Any]]]:

@@ -19,8 +19,8 @@ LANGUAGES = ["en", "fr"]
 
 
 @pytest.fixture(params=LANGUAGES)
-def chat(request: pytest.FixtureRequest, sqlite_store: SqlStore, clock) -> ChatHarness:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock, hints=Hints(language=request.param))
+def chat(request: pytest.FixtureRequest, suite_store: SqlStore, clock) -> ChatHarness:
+    chat = ChatHarness(seeded(suite_store, clock), clock, hints=Hints(language=request.param))
     chat.language = request.param  # type: ignore[attr-defined]
     return chat
 

@@ -138,9 +138,9 @@ def test_a_member_suggests_a_topic_and_is_thanked(store_on: SqlStore, clock: Fak
     assert BREATH not in str(added["detail"])  # the text stays out of the log
 
 
-def test_a_french_member_suggests_a_case_theme_without_a_reason(sqlite_store: SqlStore,
+def test_a_french_member_suggests_a_case_theme_without_a_reason(suite_store: SqlStore,
                                                                clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
+    hub = Hub(suite_store, clock)
     rene = hub.chat("rene", "fr")
 
     rene.say("Proposer un sujet")
@@ -156,8 +156,8 @@ def test_a_french_member_suggests_a_case_theme_without_a_reason(sqlite_store: Sq
     assert (stored.kind, stored.content["reason"]) == ("case_theme", "")
 
 
-def test_a_member_of_two_networks_chooses_one(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
+def test_a_member_of_two_networks_chooses_one(suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Hub(suite_store, clock)
     bea = hub.chat("bea")
     bea.say("suggest")
     bea.expect_question("network")
@@ -168,9 +168,9 @@ def test_a_member_of_two_networks_chooses_one(sqlite_store: SqlStore, clock: Fak
     assert [s.network for s in hub.of(hub.bea)] == ["palliative-essentials"]
 
 
-def test_an_nhs_number_in_a_suggestion_is_flagged_and_never_stored(sqlite_store: SqlStore,
+def test_an_nhs_number_in_a_suggestion_is_flagged_and_never_stored(suite_store: SqlStore,
                                                                    clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
+    hub = Hub(suite_store, clock)
     amira = hub.chat("amira")
     amira.say("suggest a topic")
     amira.pick("curriculum.kind.topic")
@@ -196,10 +196,10 @@ def test_an_nhs_number_in_a_suggestion_is_flagged_and_never_stored(sqlite_store:
         {"topic": "Pain plans at home", "reason": "Families ask about it."}]
 
 
-def test_the_service_refuses_a_certain_identifier_too(sqlite_store: SqlStore,
+def test_the_service_refuses_a_certain_identifier_too(suite_store: SqlStore,
                                                       clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
-    with sqlite_store.transaction() as uow:
+    hub = Hub(suite_store, clock)
+    with suite_store.transaction() as uow:
         ctx = context(uow, hub.amira, "console:amira", clock.now())
         assert suggest(ctx, "care-homes", "topic", "NHS 999 765 4323 care plan", None) == Refused(
             "curriculum.identifiers", {"field": "topic"})
@@ -210,12 +210,12 @@ def test_the_service_refuses_a_certain_identifier_too(sqlite_store: SqlStore,
         assert suggest(ctx, "palliative-essentials", "topic", "Pain at night", None) == Refused(
             "curriculum.not_yours")
     assert hub.of(hub.amira) == []
-    [refused] = audited(sqlite_store, "action.refused")
+    [refused] = audited(suite_store, "action.refused")
     assert refused["subject"] == "network:palliative-essentials"
 
 
-def test_length_limits_ask_again_with_the_reason(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
+def test_length_limits_ask_again_with_the_reason(suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Hub(suite_store, clock)
     amira = hub.chat("amira")
     amira.say("suggest a topic")
     amira.pick("curriculum.kind.topic")
@@ -235,17 +235,17 @@ def test_length_limits_ask_again_with_the_reason(sqlite_store: SqlStore, clock: 
     assert [len(s.content["topic"]) for s in hub.of(hub.amira)] == [200]
 
 
-def test_people_outside_the_networks_get_an_explanation(sqlite_store: SqlStore,
+def test_people_outside_the_networks_get_an_explanation(suite_store: SqlStore,
                                                         clock: FakeClock) -> None:
-    Hub(sqlite_store, clock)
-    lena = ChatHarness(sqlite_store, clock, user="lena")
+    Hub(suite_store, clock)
+    lena = ChatHarness(suite_store, clock, user="lena")
     lena.say("suggest a topic")
     lena.expect_said("curriculum.not_member")
     assert lena.state() is None
-    stranger = ChatHarness(sqlite_store, clock, user="zed")
+    stranger = ChatHarness(suite_store, clock, user="zed")
     stranger.say("propose a series")
     stranger.expect_said("curriculum.newcomer")
-    ben = ChatHarness(sqlite_store, clock, user="ben")
+    ben = ChatHarness(suite_store, clock, user="ben")
     ben.say("suggestions")  # the team's list, asked for by a participant
     ben.expect_said("curriculum.team_only_list")
 
@@ -296,10 +296,10 @@ def test_the_team_merges_duplicates_and_sees_them_counted(store_on: SqlStore,
 
 
 def test_make_it_a_session_marks_it_and_opens_add_session_with_the_topic(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
-    spring = series(sqlite_store, clock.now())
-    series(sqlite_store, clock.now(), network="palliative-essentials", name="winter")
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Hub(suite_store, clock)
+    spring = series(suite_store, clock.now())
+    series(suite_store, clock.now(), network="palliative-essentials", name="winter")
     breath = hub.suggestion(hub.amira, BREATH)
     fay = hub.chat("fay")
 
@@ -309,11 +309,11 @@ def test_make_it_a_session_marks_it_and_opens_add_session_with_the_topic(
     assert fay.answers["topic"] == BREATH
     assert [o.label for o in fay.options()] == [f"{spring.title} ({NETWORK})"]
     assert hub.get(breath.id).state == "scheduled"
-    assert audited(sqlite_store, "suggestion.scheduled")[0]["subject"] == f"suggestion:{breath.id}"
+    assert audited(suite_store, "suggestion.scheduled")[0]["subject"] == f"suggestion:{breath.id}"
 
 
-def test_the_team_closes_a_suggestion(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
+def test_the_team_closes_a_suggestion(suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Hub(suite_store, clock)
     breath = hub.suggestion(hub.amira, BREATH)
     fay = hub.chat("fay")
     press(fay, f"act:suggestion_close:{breath.id}")
@@ -375,20 +375,20 @@ def test_a_series_proposal_reaches_the_hub_admins_only(store_on: SqlStore,
     assert proposals(deliver(store_on, clock)) == []  # exactly once
 
 
-def test_without_a_hub_admin_the_facilitators_get_the_proposal(sqlite_store: SqlStore,
+def test_without_a_hub_admin_the_facilitators_get_the_proposal(suite_store: SqlStore,
                                                                clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
+    hub = Hub(suite_store, clock)
     bea = hub.chat("bea")
     bea.say("proposer une série")
     bea.pick("Palliative Care Essentials ECHO")
     for answer in PROPOSAL:
         bea.say(answer)
     bea.pick("curriculum.propose.send")
-    assert [m.identity for m in proposals(deliver(sqlite_store, clock))] == ["console:omar"]
+    assert [m.identity for m in proposals(deliver(suite_store, clock))] == ["console:omar"]
 
 
-def test_a_proposal_with_an_identifier_is_flagged(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
+def test_a_proposal_with_an_identifier_is_flagged(suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Hub(suite_store, clock)
     amira = hub.chat("amira")
     amira.say("propose a series")
     amira.say(PROPOSAL[0])
@@ -399,10 +399,10 @@ def test_a_proposal_with_an_identifier_is_flagged(sqlite_store: SqlStore, clock:
     assert hub.of(hub.amira) == []
 
 
-def test_a_proposal_is_withdrawn_for_someone_no_longer_on_the_team(sqlite_store: SqlStore,
+def test_a_proposal_is_withdrawn_for_someone_no_longer_on_the_team(suite_store: SqlStore,
                                                                    clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
-    with sqlite_store.transaction() as uow:
+    hub = Hub(suite_store, clock)
+    with suite_store.transaction() as uow:
         made = uow.suggestions.add("care-homes", hub.amira, "series", dict(zip(
             ("title", "audience", "why", "teachers"), PROPOSAL, strict=True)), clock.now())
         hana = uow.people.contacts([hub.hana])[hub.hana]

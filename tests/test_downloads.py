@@ -35,20 +35,20 @@ def parts(link: str) -> tuple[str, str, str]:
     return found.group(1), found.group(2), found.group(3)
 
 
-def test_a_link_opens_its_file_until_it_expires(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    offered = links(sqlite_store, clock)
+def test_a_link_opens_its_file_until_it_expires(suite_store: SqlStore, clock: FakeClock) -> None:
+    offered = links(suite_store, clock)
     link = offered.offer(CALENDAR)
     assert link.startswith(f"{PUBLIC_URL}/files/") and "/echo.ics?" in link
     assert offered.open(*parts(link)) == File("echo.ics", "text/calendar", CALENDAR.content)
     clock.advance(days=3, seconds=1)
     assert offered.open(*parts(link)) is None
-    assert forget_expired_downloads(sqlite_store, clock) == 1
+    assert forget_expired_downloads(suite_store, clock) == 1
 
 
 @pytest.mark.parametrize("tamper", ["token", "expires", "signature", "other_key"])
-def test_an_altered_or_forged_link_opens_nothing(sqlite_store: SqlStore, clock: FakeClock,
+def test_an_altered_or_forged_link_opens_nothing(suite_store: SqlStore, clock: FakeClock,
                                                  tamper: str) -> None:
-    offered = links(sqlite_store, clock)
+    offered = links(suite_store, clock)
     token, expires, signature = parts(offered.offer(CALENDAR))
     if tamper == "token":
         token = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
@@ -57,14 +57,14 @@ def test_an_altered_or_forged_link_opens_nothing(sqlite_store: SqlStore, clock: 
     elif tamper == "signature":
         signature = "0" * 64
     else:
-        offered = DownloadLinks(sqlite_store, clock, PUBLIC_URL, b"somebody else's key")
+        offered = DownloadLinks(suite_store, clock, PUBLIC_URL, b"somebody else's key")
     assert offered.open(token, expires, signature) is None
 
 
 @pytest.fixture
-async def teams_with_links(sqlite_store: SqlStore, clock: FakeClock,
+async def teams_with_links(suite_store: SqlStore, clock: FakeClock,
                            tmp_path: Path) -> AsyncIterator[TeamsSpoke]:
-    async with serve_teams(sqlite_store, clock, tmp_path, secret_key="a key every replica shares",
+    async with serve_teams(suite_store, clock, tmp_path, secret_key="a key every replica shares",
                            public_url=PUBLIC_URL) as spoke:
         yield spoke
 

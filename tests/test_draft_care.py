@@ -110,15 +110,15 @@ def test_a_draft_for_a_near_session_is_nudged_once_after_a_day(store_on: SqlStor
     assert kept is not None and kept.answers["symptoms"] == SECRET and kept.paused
 
 
-def test_remembering_the_nudge_is_not_a_touch(sqlite_store: SqlStore, clock: FakeClock) -> None:
+def test_remembering_the_nudge_is_not_a_touch(suite_store: SqlStore, clock: FakeClock) -> None:
     """The draft still counts as idle since it was last saved by its author."""
-    open_networks(sqlite_store, clock.now())
-    member(sqlite_store, clock.now(), "amira")
-    spring = series(sqlite_store, clock.now())
-    thursday = session(sqlite_store, clock.now(), spring, THURSDAY_1PM_LONDON)
-    save_draft(sqlite_store, clock.now(), str(thursday.id))
-    care_for_drafts(sqlite_store, clock.advance(days=1))
-    with sqlite_store.transaction() as uow:
+    open_networks(suite_store, clock.now())
+    member(suite_store, clock.now(), "amira")
+    spring = series(suite_store, clock.now())
+    thursday = session(suite_store, clock.now(), spring, THURSDAY_1PM_LONDON)
+    save_draft(suite_store, clock.now(), str(thursday.id))
+    care_for_drafts(suite_store, clock.advance(days=1))
+    with suite_store.transaction() as uow:
         [idle] = uow.conversations.idle("case", clock.now())
     assert idle.updated_at == datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
     assert idle.state.revision == 2
@@ -210,27 +210,27 @@ def test_carrying_on_after_the_warning_keeps_the_draft(store_on: SqlStore, clock
     assert len(sent(store_on)) == 2 and audit(store_on) == []
 
 
-def test_a_draft_never_warned_gets_its_seven_days_before_deletion(sqlite_store: SqlStore,
+def test_a_draft_never_warned_gets_its_seven_days_before_deletion(suite_store: SqlStore,
                                                                   clock: FakeClock) -> None:
     """Housekeeping was down through the warning window: warn now, delete a week later."""
-    open_networks(sqlite_store, clock.now())
-    member(sqlite_store, clock.now(), "amira")
+    open_networks(suite_store, clock.now())
+    member(suite_store, clock.now(), "amira")
     started = clock.now()
-    save_draft(sqlite_store, started, "any")
+    save_draft(suite_store, started, "any")
 
-    assert care_for_drafts(sqlite_store, started + timedelta(days=100)) == DraftCare(warned=1)
-    assert draft(sqlite_store) is not None
-    assert care_for_drafts(sqlite_store, started + timedelta(days=107, minutes=-1)) == DraftCare()
-    assert care_for_drafts(sqlite_store, started + timedelta(days=107)) == DraftCare(deleted=1)
-    assert draft(sqlite_store) is None
+    assert care_for_drafts(suite_store, started + timedelta(days=100)) == DraftCare(warned=1)
+    assert draft(suite_store) is not None
+    assert care_for_drafts(suite_store, started + timedelta(days=107, minutes=-1)) == DraftCare()
+    assert care_for_drafts(suite_store, started + timedelta(days=107)) == DraftCare(deleted=1)
+    assert draft(suite_store) is None
 
 
-def test_housekeeping_runs_the_whole_round(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    open_networks(sqlite_store, clock.now())
-    member(sqlite_store, clock.now(), "amira")
-    save_draft(sqlite_store, clock.now(), "any")
+def test_housekeeping_runs_the_whole_round(suite_store: SqlStore, clock: FakeClock) -> None:
+    open_networks(suite_store, clock.now())
+    member(suite_store, clock.now(), "amira")
+    save_draft(suite_store, clock.now(), "any")
     clock.advance(days=83)
-    assert tidy_drafts(sqlite_store, clock) == DraftCare(warned=1)
+    assert tidy_drafts(suite_store, clock) == DraftCare(warned=1)
 
 
 # --- old cases ------------------------------------------------------------------------------
@@ -276,10 +276,10 @@ def _series(store: SqlStore, series_id: int) -> Any:
         return uow.schedule.series(series_id)
 
 
-def test_a_real_draft_is_warned_and_still_picks_up_where_it_was(sqlite_store: SqlStore,
+def test_a_real_draft_is_warned_and_still_picks_up_where_it_was(suite_store: SqlStore,
                                                                 clock: FakeClock) -> None:
     """The remembered warning rides in the draft without disturbing the conversation."""
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "amira")
     chat = ChatHarness(store, clock, user="amira")
     draft_until_summary(chat)

@@ -141,8 +141,8 @@ def test_an_attendee_answers_from_the_button_one_question_at_a_time(
                                                        f"session:{world.held.id}", {})]
 
 
-def test_a_comment_is_kept_in_the_writers_words(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+def test_a_comment_is_kept_in_the_writers_words(suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Network(suite_store, clock)
     world.came(world.amira)
     chat = world.chat("amira")
     evaluate(chat, world.held.id)
@@ -156,8 +156,8 @@ def test_a_comment_is_kept_in_the_writers_words(sqlite_store: SqlStore, clock: F
 
 
 def test_an_identifying_comment_is_flagged_and_never_stored_as_written(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Network(suite_store, clock)
     world.came(world.amira)
     chat = world.chat("amira")
     evaluate(chat, world.held.id)
@@ -178,10 +178,10 @@ def test_an_identifying_comment_is_flagged_and_never_stored_as_written(
 
 
 def test_the_service_refuses_a_comment_with_a_certain_identifier(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Network(suite_store, clock)
     world.came(world.amira)
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         ctx = context(uow, world.amira, "console:amira", clock.now())
         refused = save_evaluation(ctx, world.held.id,
                                   {**GOOD, "comment": "Her NHS number is 999 765 4323."})
@@ -189,10 +189,10 @@ def test_the_service_refuses_a_comment_with_a_certain_identifier(
     assert world.answers() == []
 
 
-def test_answers_out_of_range_are_not_stored(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+def test_answers_out_of_range_are_not_stored(suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Network(suite_store, clock)
     world.came(world.amira)
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         ctx = context(uow, world.amira, "console:amira", clock.now())
         assert save_evaluation(ctx, world.held.id, {**GOOD, "satisfaction": "9"}) == Refused(
             "evaluation.incomplete")
@@ -201,9 +201,9 @@ def test_answers_out_of_range_are_not_stored(sqlite_store: SqlStore, clock: Fake
     assert world.answers() == []
 
 
-def test_cancel_keeps_nothing_and_the_button_starts_again(sqlite_store: SqlStore,
+def test_cancel_keeps_nothing_and_the_button_starts_again(suite_store: SqlStore,
                                                           clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+    world = Network(suite_store, clock)
     world.came(world.amira)
     chat = world.chat("amira")
     evaluate(chat, world.held.id)
@@ -216,12 +216,12 @@ def test_cancel_keeps_nothing_and_the_button_starts_again(sqlite_store: SqlStore
     assert "satisfaction" not in chat.answers
 
 
-def test_one_survey_at_a_time_the_newest_button_wins(sqlite_store: SqlStore,
+def test_one_survey_at_a_time_the_newest_button_wins(suite_store: SqlStore,
                                                      clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
-    second = session(sqlite_store, clock.now() - timedelta(days=14), world.spring,
+    world = Network(suite_store, clock)
+    second = session(suite_store, clock.now() - timedelta(days=14), world.spring,
                      HELD - timedelta(days=2))
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         for held in (world.held, second):
             uow.attendance.mark(AttendanceRecord(held.id, world.amira, True, None, "button",
                                                  "console:x", clock.now()))
@@ -238,9 +238,9 @@ def test_one_survey_at_a_time_the_newest_button_wins(sqlite_store: SqlStore,
 # --- who may answer ------------------------------------------------------------------------------
 
 
-def test_only_attendees_may_answer_and_every_refusal_is_audited(sqlite_store: SqlStore,
+def test_only_attendees_may_answer_and_every_refusal_is_audited(suite_store: SqlStore,
                                                                 clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+    world = Network(suite_store, clock)
     world.came(world.amira)  # attendance was taken: Cara, registered but unmarked, was absent
     for user, ref, reason in (
             ("cara", world.held.id, "evaluation.not_attendee"),
@@ -251,7 +251,7 @@ def test_only_attendees_may_answer_and_every_refusal_is_audited(sqlite_store: Sq
         evaluate(chat, ref)
         chat.expect_said(reason)
         assert chat.state() is None
-    refused = audit(sqlite_store, "action.refused")
+    refused = audit(suite_store, "action.refused")
     assert [(actor, subject, detail["reason"]) for actor, subject, detail in refused] == [
         ("console:cara", f"session:{world.held.id}", "evaluation.not_attendee"),
         ("console:dan", f"session:{world.held.id}", "evaluation.not_attendee"),
@@ -259,20 +259,20 @@ def test_only_attendees_may_answer_and_every_refusal_is_audited(sqlite_store: Sq
         ("console:amira", "session:987654", "evaluation.not_allowed")]
 
 
-def test_with_no_attendance_recorded_everyone_expected_may_answer(sqlite_store: SqlStore,
+def test_with_no_attendance_recorded_everyone_expected_may_answer(suite_store: SqlStore,
                                                                   clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
-    with sqlite_store.transaction() as uow:
+    world = Network(suite_store, clock)
+    with suite_store.transaction() as uow:
         uow.rsvps.set(world.held.id, world.dan, "going", clock.now())  # a one-session guest
         for person in (world.amira, world.cara, world.dan):
             assert may_evaluate(uow, world.held, person, clock.now()) is None
         assert may_evaluate(uow, world.held, world.fay, clock.now()) == "evaluation.not_attendee"
 
 
-def test_a_minutes_report_below_the_threshold_is_not_attending(sqlite_store: SqlStore,
+def test_a_minutes_report_below_the_threshold_is_not_attending(suite_store: SqlStore,
                                                                clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
-    with sqlite_store.transaction() as uow:
+    world = Network(suite_store, clock)
+    with suite_store.transaction() as uow:
         for person, minutes in ((world.amira, 45), (world.ben, 20)):  # of 60; 50% needed
             uow.attendance.mark(AttendanceRecord(world.held.id, person, True, minutes, "zoom",
                                                  "import:zoom.csv", clock.now()))
@@ -280,18 +280,18 @@ def test_a_minutes_report_below_the_threshold_is_not_attending(sqlite_store: Sql
         assert may_evaluate(uow, world.held, world.ben, clock.now()) == "evaluation.not_attendee"
 
 
-def test_the_survey_opens_at_the_end_and_closes_a_week_later(sqlite_store: SqlStore,
+def test_the_survey_opens_at_the_end_and_closes_a_week_later(suite_store: SqlStore,
                                                              clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+    world = Network(suite_store, clock)
     world.came(world.amira)
     chat = world.chat("amira")
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert may_evaluate(uow, world.held, world.amira,
                             world.held.ends_at - timedelta(minutes=1)) == "evaluation.not_yet"
     clock.advance(seconds=(world.held.ends_at + EVALUATION_WINDOW - clock.now()).total_seconds())
     evaluate(chat, world.held.id)
     chat.expect_said("evaluation.closed")
-    assert audit(sqlite_store, "action.refused")[0][2]["reason"] == "evaluation.closed"
+    assert audit(suite_store, "action.refused")[0][2]["reason"] == "evaluation.closed"
 
 
 def test_a_second_answer_is_refused_and_a_second_device_doubles_nothing(
@@ -328,24 +328,24 @@ def reminder_rows(store: SqlStore) -> list[tuple[str, str, datetime, datetime | 
 
 
 def test_one_reminder_is_planned_written_then_withdrawn_once_answered(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Network(suite_store, clock)
     world.came(world.amira, world.ben)
     now = clock.now()
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert plan_evaluation_reminder(uow, world.held, world.amira, now, now + REMINDER_AFTER)
         assert plan_evaluation_reminder(uow, world.held, world.ben, now, now + REMINDER_AFTER)
         # Never a second nudge; nobody nudged who may not answer.
         assert not plan_evaluation_reminder(uow, world.held, world.amira, now, now + REMINDER_AFTER)
         assert not plan_evaluation_reminder(uow, world.held, world.cara, now, now + REMINDER_AFTER)
     key = f"evaluation_reminder:{world.held.id}:{world.amira}"
-    [amira_row, _ben_row] = reminder_rows(sqlite_store)
+    [amira_row, _ben_row] = reminder_rows(suite_store)
     assert amira_row == (key, "pending", now + REMINDER_AFTER,
                          world.held.ends_at + EVALUATION_WINDOW,
                          {"what": "evaluation_reminder", "session": world.held.id,
                           "person": world.amira})
 
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         written = write_evaluation_reminder(uow, amira_row[4], world.amira, Translator("en"),
                                             "Europe/London", now + REMINDER_AFTER)
         french = write_evaluation_reminder(uow, amira_row[4], world.ben, Translator("fr"),
@@ -363,10 +363,10 @@ def test_one_reminder_is_planned_written_then_withdrawn_once_answered(
     for answer in ("3", "3", "3", "no", "skip"):
         chat.say(answer)
     chat.expect_said("evaluation.thanks")
-    statuses = {row[0]: row[1] for row in reminder_rows(sqlite_store)}
+    statuses = {row[0]: row[1] for row in reminder_rows(suite_store)}
     assert statuses == {key: "withdrawn",
                         f"evaluation_reminder:{world.held.id}:{world.ben}": "pending"}
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert write_evaluation_reminder(uow, amira_row[4], world.amira, Translator("en"),
                                          "Europe/London", now) == "withdrawn"
         # Planned again (a follow-up sent twice), the answered survey stays quiet.
@@ -378,15 +378,15 @@ def test_one_reminder_is_planned_written_then_withdrawn_once_answered(
 
 
 def test_a_reminder_waits_for_quiet_hours_and_never_outlives_the_survey(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Network(suite_store, clock)
     world.came(world.amira, world.ben)
     late = datetime(2025, 6, 5, 21, 30, tzinfo=UTC)  # 22:30 in London: quiet until 08:00
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert plan_evaluation_reminder(uow, world.held, world.amira, clock.now(), late)
         too_late = world.held.ends_at + EVALUATION_WINDOW
         assert not plan_evaluation_reminder(uow, world.held, world.ben, clock.now(), too_late)
-    [(_, _, due, _, _)] = reminder_rows(sqlite_store)
+    [(_, _, due, _, _)] = reminder_rows(suite_store)
     assert due == datetime(2025, 6, 6, 7, 0, tzinfo=UTC)  # 08:00 in London
 
 
@@ -394,12 +394,12 @@ def test_a_reminder_waits_for_quiet_hours_and_never_outlives_the_survey(
 
 
 def test_the_summary_says_nothing_but_the_count_below_three_answers(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Network(suite_store, clock)
     given = [(world.amira, 5, 4, 3, "yes", "Zinc cream first."),
              (world.ben, 4, 4, 2, "not_sure", ""),
              (world.cara, 3, 5, 4, "yes", "ask about breathlessness")]
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         for person, s, r, c, recommend, comment in given[:2]:
             uow.evaluations.answer(EvaluationAnswer(world.held.id, person, s, r, c, recommend,
                                                     comment, clock.now()))
@@ -409,7 +409,7 @@ def test_the_summary_says_nothing_but_the_count_below_three_answers(
             dict(few[world.held.id].recommend)) == (None, (), {})
     assert few[424242].responses == 0
 
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         person, s, r, c, recommend, comment = given[2]
         uow.evaluations.answer(EvaluationAnswer(world.held.id, person, s, r, c, recommend,
                                                 comment, clock.now()))

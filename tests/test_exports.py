@@ -29,6 +29,7 @@ from assistant.services.schedule import cancel_session
 from storage.repositories import SqlStore
 from tests.command_line import Spoke, in_process
 from tests.community import OPERATOR, enrol, member, open_networks, series, session
+from tests.conftest import url_of
 
 KEY = participant_key("a key for the tests")  # what the command line derives from its secret
 JUNE = datetime(2025, 6, 5, 12, 0, tzinfo=UTC)  # Thursdays at 13:00 in London
@@ -257,9 +258,9 @@ def test_evaluations_have_one_row_per_answer_and_nothing_about_who(hub: Hub) -> 
 # --- the command line --------------------------------------------------------------------------
 
 @pytest.fixture
-def spoke(hub: Hub, db_url: str, clock: FakeClock, tmp_path: Path,
+def spoke(hub: Hub, clock: FakeClock, tmp_path: Path,
           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Spoke:
-    return in_process(db_url, clock, tmp_path, capsys, monkeypatch)
+    return in_process(url_of(hub.store), clock, tmp_path, capsys, monkeypatch)
 
 
 def read(path: Path) -> list[dict[str, str]]:

@@ -69,12 +69,12 @@ def write_follow_up(fay: ChatHarness, when: str = "now") -> None:
     fay.say(when)
 
 
-def test_attendees_are_thanked_and_absentees_get_what_they_missed(sqlite_store: SqlStore,
+def test_attendees_are_thanked_and_absentees_get_what_they_missed(suite_store: SqlStore,
                                                                  clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
-    came(sqlite_store, world.held.id, world.amira, clock.now())
+    world = Network(suite_store, clock)
+    came(suite_store, world.held.id, world.amira, clock.now())
     inbox = Inbox()
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    fay = ChatHarness(suite_store, clock, user="fay")
 
     write_follow_up(fay)
     fay.expect_question("send")
@@ -84,7 +84,7 @@ def test_attendees_are_thanked_and_absentees_get_what_they_missed(sqlite_store: 
     assert "Sorry we missed you" in fay.text and SLIDES in fay.text
     fay.say("yes")
     fay.expect_said("follow_up.sent", count=3)
-    asyncio.run(Sender(sqlite_store, inbox, clock, worker="w").deliver_due())
+    asyncio.run(Sender(suite_store, inbox, clock, worker="w").deliver_due())
 
     [amira] = inbox.of("console:amira")
     assert "Thank you for joining" in amira.reply.fallback_text()
@@ -103,13 +103,13 @@ def test_attendees_are_thanked_and_absentees_get_what_they_missed(sqlite_store: 
 
 
 def test_with_no_attendance_recorded_everyone_gets_one_message_with_the_survey(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Network(suite_store, clock)
     inbox = Inbox()
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write_follow_up(fay)
     fay.say("yes")
-    asyncio.run(Sender(sqlite_store, inbox, clock, worker="w").deliver_due())
+    asyncio.run(Sender(suite_store, inbox, clock, worker="w").deliver_due())
     for who in ("amira", "cara"):
         [message] = inbox.of(f"console:{who}")
         assert "Thank you for being part of" in message.reply.fallback_text()
@@ -153,11 +153,11 @@ def test_the_service_stores_one_follow_up_per_conversation(store_on: SqlStore,
 
 
 def test_a_scheduled_follow_up_waits_and_uses_the_attendance_recorded_by_then(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Network(suite_store, clock)
     inbox = Inbox()
-    sender = Sender(sqlite_store, inbox, clock, worker="w")
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    sender = Sender(suite_store, inbox, clock, worker="w")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write_follow_up(fay, when="tomorrow at 9am")
     assert "Tuesday 3 June 2025" in fay.text  # confirmed back with the date
     fay.say("yes")
@@ -167,7 +167,7 @@ def test_a_scheduled_follow_up_waits_and_uses_the_attendance_recorded_by_then(
     asyncio.run(sender.deliver_due())
     assert inbox.of("console:amira") == [] and inbox.of("console:ben") == []
     # The Zoom report arrives in the evening: Ben was there after all.
-    came(sqlite_store, world.held.id, world.ben, clock.now())
+    came(suite_store, world.held.id, world.ben, clock.now())
     clock.advance(hours=20)  # Tuesday 11:00 in London, 06:00 in Montreal
     asyncio.run(sender.deliver_due())
     assert inbox.of("console:ben") == []  # his quiet hours end at 08:00 his time
@@ -177,16 +177,16 @@ def test_a_scheduled_follow_up_waits_and_uses_the_attendance_recorded_by_then(
     assert "Merci d'avoir participé" in inbox.of("console:ben")[0].reply.fallback_text()
 
 
-def test_newcomers_get_the_follow_up_and_nobody_gets_it_twice(sqlite_store: SqlStore,
+def test_newcomers_get_the_follow_up_and_nobody_gets_it_twice(suite_store: SqlStore,
                                                              clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
+    world = Network(suite_store, clock)
     inbox = Inbox()
-    sender = Sender(sqlite_store, inbox, clock, worker="w")
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    sender = Sender(suite_store, inbox, clock, worker="w")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write_follow_up(fay)
     fay.say("yes")
     asyncio.run(sender.deliver_due())
-    enrol(sqlite_store, clock.now(), world.spring, world.dan)
+    enrol(suite_store, clock.now(), world.spring, world.dan)
 
     fay.say("follow ups")
     fay.pick("follow_up.action.resend")
@@ -199,20 +199,20 @@ def test_newcomers_get_the_follow_up_and_nobody_gets_it_twice(sqlite_store: SqlS
     fay.expect_said("follow_up.no_newcomers")
 
 
-def test_only_the_networks_team_can_write_list_show_or_resend(sqlite_store: SqlStore,
+def test_only_the_networks_team_can_write_list_show_or_resend(suite_store: SqlStore,
                                                              clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
-    member(sqlite_store, clock.now(), "gus", role="facilitator", network="palliative-essentials")
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    world = Network(suite_store, clock)
+    member(suite_store, clock.now(), "gus", role="facilitator", network="palliative-essentials")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write_follow_up(fay)
     fay.say("yes")
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         [stored] = uow.follow_ups.of_session(world.held.id)
 
-    amira = ChatHarness(sqlite_store, clock, user="amira")
+    amira = ChatHarness(suite_store, clock, user="amira")
     amira.say("follow up")
     amira.expect_said("follow_up.team_only")
-    gus = ChatHarness(sqlite_store, clock, user="gus")
+    gus = ChatHarness(suite_store, clock, user="gus")
     gus.say("follow up")
     gus.expect_said("follow_up.no_sessions")
     for who in (amira, gus):
@@ -220,7 +220,7 @@ def test_only_the_networks_team_can_write_list_show_or_resend(sqlite_store: SqlS
             who.send(UserChose(f"act:{action}:{stored.id}"))
             who.expect_said("follow_up.not_allowed")
             assert "Opioid conversion" not in who.text
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         refused = [row for row in _audit(uow) if row["action"] == "action.refused"]
     assert len(refused) == 4
     fay.send(UserChose(f"act:follow_up_show:{stored.id}"))
@@ -237,9 +237,9 @@ def _audit(uow: object) -> list[dict[str, object]]:
 
 
 def test_a_summary_that_could_identify_a_patient_is_flagged_before_anyone_reads_it(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    Network(sqlite_store, clock)
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    Network(suite_store, clock)
+    fay = ChatHarness(suite_store, clock, user="fay")
     fay.say("follow up")
     fay.pick(fay.options()[0].label)
     fay.say("We discussed the case of NHS 999 765 4323 and her pain.")
@@ -253,10 +253,10 @@ def test_a_summary_that_could_identify_a_patient_is_flagged_before_anyone_reads_
     ("ftp://example.org/slides", "follow_up.link.not_a_link"),
     ("https://zoom.us@example.org/x", "follow_up.link.not_a_link"),
 ])
-def test_a_bad_link_is_asked_again_with_the_reason(sqlite_store: SqlStore, clock: FakeClock,
+def test_a_bad_link_is_asked_again_with_the_reason(suite_store: SqlStore, clock: FakeClock,
                                                    typed: str, reason: str) -> None:
-    Network(sqlite_store, clock)
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    Network(suite_store, clock)
+    fay = ChatHarness(suite_store, clock, user="fay")
     fay.say("follow up")
     fay.pick(fay.options()[0].label)
     fay.say("A summary.")
@@ -266,10 +266,10 @@ def test_a_bad_link_is_asked_again_with_the_reason(sqlite_store: SqlStore, clock
     assert fay.answers["summary"] == "A summary."
 
 
-def test_a_french_facilitator_writes_it_in_french(sqlite_store: SqlStore,
+def test_a_french_facilitator_writes_it_in_french(suite_store: SqlStore,
                                                   clock: FakeClock) -> None:
-    Network(sqlite_store, clock, fay_language="fr")
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    Network(suite_store, clock, fay_language="fr")
+    fay = ChatHarness(suite_store, clock, user="fay")
     fay.say("suivi")
     fay.expect_question("session")
     assert fay.tr("follow_up.session.ask", "fr") in fay.text
@@ -285,23 +285,23 @@ def test_a_french_facilitator_writes_it_in_french(sqlite_store: SqlStore,
     fay.expect_said("follow_up.sent", "fr", count=3)
 
 
-def test_cancelling_sends_nothing(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    Network(sqlite_store, clock)
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+def test_cancelling_sends_nothing(suite_store: SqlStore, clock: FakeClock) -> None:
+    Network(suite_store, clock)
+    fay = ChatHarness(suite_store, clock, user="fay")
     write_follow_up(fay)
     fay.say("no")
     fay.expect_said("follow_up.not_sent")
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert uow.follow_ups.of_session(1) == []
 
 
 def test_an_attendee_who_does_not_answer_the_survey_is_reminded_once(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
-    came(sqlite_store, world.held.id, world.amira, clock.now())
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Network(suite_store, clock)
+    came(suite_store, world.held.id, world.amira, clock.now())
     inbox = Inbox()
-    sender = Sender(sqlite_store, inbox, clock, worker="w")
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    sender = Sender(suite_store, inbox, clock, worker="w")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write_follow_up(fay)
     fay.say("yes")
     asyncio.run(sender.deliver_due())
@@ -315,23 +315,23 @@ def test_an_attendee_who_does_not_answer_the_survey_is_reminded_once(
     assert "Thank you for joining" not in amira[1].reply.fallback_text()
 
 
-def test_no_reminder_once_the_survey_is_answered(sqlite_store: SqlStore,
+def test_no_reminder_once_the_survey_is_answered(suite_store: SqlStore,
                                                  clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
-    came(sqlite_store, world.held.id, world.amira, clock.now())
+    world = Network(suite_store, clock)
+    came(suite_store, world.held.id, world.amira, clock.now())
     inbox = Inbox()
-    sender = Sender(sqlite_store, inbox, clock, worker="w")
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    sender = Sender(suite_store, inbox, clock, worker="w")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write_follow_up(fay)
     fay.say("yes")
     asyncio.run(sender.deliver_due())
-    amira = ChatHarness(sqlite_store, clock, user="amira")
+    amira = ChatHarness(suite_store, clock, user="amira")
     amira.send(UserChose(f"act:evaluate:{world.held.id}"))
     for score in ("5", "4", "4"):
         amira.say(score)
     amira.pick("evaluation.recommend.yes")
     amira.say("skip")
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert uow.evaluations.answered(world.held.id, world.amira)
     clock.advance(days=4)
     asyncio.run(sender.deliver_due())
@@ -339,20 +339,20 @@ def test_no_reminder_once_the_survey_is_answered(sqlite_store: SqlStore,
                 if f"act:evaluate:{world.held.id}" in refs(m)]) == 1
 
 
-def test_the_summary_alone_can_go_to_the_networks_channel(sqlite_store: SqlStore,
+def test_the_summary_alone_can_go_to_the_networks_channel(suite_store: SqlStore,
                                                           clock: FakeClock) -> None:
-    world = Network(sqlite_store, clock)
-    came(sqlite_store, world.held.id, world.amira, clock.now())
-    with sqlite_store.transaction() as uow:
+    world = Network(suite_store, clock)
+    came(suite_store, world.held.id, world.amira, clock.now())
+    with suite_store.transaction() as uow:
         uow.networks.set_channel("care-homes", "slack:T1/C0CARE", {"team": "T1", "channel": "C0CARE"})
     inbox = Inbox()
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write_follow_up(fay)
     fay.expect_question("channel")
     fay.say("yes")
     fay.expect_question("send")
     fay.say("yes")
-    asyncio.run(Sender(sqlite_store, inbox, clock, worker="w", platforms=["slack", "console"])
+    asyncio.run(Sender(suite_store, inbox, clock, worker="w", platforms=["slack", "console"])
                 .deliver_due())
     [post] = inbox.of("slack:T1/C0CARE")
     assert post.reply.private is False
@@ -363,9 +363,9 @@ def test_the_summary_alone_can_go_to_the_networks_channel(sqlite_store: SqlStore
     assert len(inbox.of("console:amira")) == 1  # members still get theirs in private
 
 
-def test_without_a_channel_the_question_is_not_asked(sqlite_store: SqlStore,
+def test_without_a_channel_the_question_is_not_asked(suite_store: SqlStore,
                                                      clock: FakeClock) -> None:
-    Network(sqlite_store, clock)
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    Network(suite_store, clock)
+    fay = ChatHarness(suite_store, clock, user="fay")
     write_follow_up(fay)
     fay.expect_question("send")

@@ -16,8 +16,8 @@ VALID = {"full_name": "Amira Haddad", "email": "amira@example.org", "organisatio
 
 
 @pytest.fixture
-def member(sqlite_store: SqlStore, clock) -> ChatHarness:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock,
+def member(suite_store: SqlStore, clock) -> ChatHarness:
+    chat = ChatHarness(seeded(suite_store, clock), clock,
                        capabilities=frozenset({"forms", "inline_form_errors"}))
     follow(chat, SCRIPT)
     chat.say("yes")
@@ -84,8 +84,8 @@ def test_a_stale_form_changes_nothing(member: ChatHarness) -> None:
     assert registered(member)[0].email == "Amira@example.org"  # type: ignore[union-attr]
 
 
-def test_a_front_end_without_forms_is_not_offered_one(sqlite_store: SqlStore, clock) -> None:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock)
+def test_a_front_end_without_forms_is_not_offered_one(suite_store: SqlStore, clock) -> None:
+    chat = ChatHarness(seeded(suite_store, clock), clock)
     follow(chat, SCRIPT)
     chat.say("yes")
     chat.say("profile")
@@ -96,9 +96,9 @@ def test_a_front_end_without_forms_is_not_offered_one(sqlite_store: SqlStore, cl
     chat.expect_said("runtime.stale")
 
 
-def test_without_inline_errors_the_form_comes_back_with_each_error(sqlite_store: SqlStore,
+def test_without_inline_errors_the_form_comes_back_with_each_error(suite_store: SqlStore,
                                                                     clock) -> None:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock, capabilities=frozenset({"forms"}))
+    chat = ChatHarness(seeded(suite_store, clock), clock, capabilities=frozenset({"forms"}))
     follow(chat, SCRIPT)
     chat.say("yes")
     form = open_form(chat)

@@ -12,9 +12,9 @@ from tests.community import enrol, member, series, session
 from tests.harness import ChatHarness, seeded
 
 
-def test_the_home_page_lists_my_next_sessions_with_my_answer(sqlite_store: SqlStore,
+def test_the_home_page_lists_my_next_sessions_with_my_answer(suite_store: SqlStore,
                                                              clock: FakeClock) -> None:
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     now = clock.now()
     person = member(store, now, "eli", zone="America/Toronto", language="fr")
     spring = series(store, now)
@@ -37,8 +37,8 @@ def test_the_home_page_lists_my_next_sessions_with_my_answer(sqlite_store: SqlSt
     assert chat.tr("sessions.place.registered", "fr") in facts[1].value
 
 
-def test_someone_with_no_place_sees_no_sessions_card(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    store = seeded(sqlite_store, clock)
+def test_someone_with_no_place_sees_no_sessions_card(suite_store: SqlStore, clock: FakeClock) -> None:
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "amira")
     chat = ChatHarness(store, clock, user="amira")
     chat.send(HomeOpened())

@@ -31,9 +31,9 @@ CODE = re.compile(rf"join ([A-Z]{{1,6}}-[{ALPHABET}]{{8}})")
 
 
 @pytest.fixture
-def store(sqlite_store: SqlStore, clock: FakeClock) -> SqlStore:
-    open_networks(sqlite_store, clock.now())
-    return sqlite_store
+def store(suite_store: SqlStore, clock: FakeClock) -> SqlStore:
+    open_networks(suite_store, clock.now())
+    return suite_store
 
 
 def spring(store: Store, clock: FakeClock, **options: object) -> Series:

@@ -29,9 +29,9 @@ def outbox(store: SqlStore, person_id: int) -> dict[str, tuple[str, datetime]]:
 
 
 @pytest.fixture
-def full_series(sqlite_store: SqlStore, clock: FakeClock) -> tuple[SqlStore, int, int, int]:
+def full_series(suite_store: SqlStore, clock: FakeClock) -> tuple[SqlStore, int, int, int]:
     """Amira has the only place (her reminders planned); Bea waits for it."""
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     now = clock.now()
     amira, bea = member(store, now, "amira"), member(store, now, "bea")
     spring = series(store, now, capacity=1)
@@ -68,9 +68,9 @@ def test_going_away_withdraws_reminders_and_promotes_the_waitlist(
     assert any(key.startswith("place_offered:") for key in outbox(store, bea))
 
 
-def test_a_new_time_zone_moves_the_reminders_to_the_new_local_hours(sqlite_store: SqlStore,
+def test_a_new_time_zone_moves_the_reminders_to_the_new_local_hours(suite_store: SqlStore,
                                                                      clock: FakeClock) -> None:
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     now = clock.now()
     amira = member(store, now, "amira")
     spring = series(store, now)

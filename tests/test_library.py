@@ -24,6 +24,7 @@ from storage.repositories import SqlStore
 from storage.tables import AuditRow
 from tests.command_line import Spoke, in_process
 from tests.community import member, open_networks, series, session
+from tests.conftest import url_of
 from tests.harness import ChatHarness
 
 AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
@@ -132,9 +133,9 @@ def test_a_member_sees_past_sessions_newest_first_with_their_links(store_on: Sql
     assert viewed["detail"] == {"items": 5, "recordings": True, "search": False, "page": False}
 
 
-def test_more_continues_to_the_oldest_session(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
-    amira = chat(sqlite_store, clock, "amira")
+def test_more_continues_to_the_oldest_session(suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Hub(suite_store, clock)
+    amira = chat(suite_store, clock, "amira")
     amira.say("library")
 
     amira.pick("library.more")
@@ -142,15 +143,15 @@ def test_more_continues_to_the_oldest_session(sqlite_store: SqlStore, clock: Fak
     assert not any(r.startswith("act:library_more:") for r in refs(amira))
     press(amira, f"act:library_more:{hub.past[-1].id}")  # after the oldest: nothing further
     amira.expect_said("library.no_more")
-    assert [row["detail"]["page"] for row in audited(sqlite_store, "library.viewed")] == [
+    assert [row["detail"]["page"] for row in audited(suite_store, "library.viewed")] == [
         False, True, True]
-    assert audited(sqlite_store, "library.viewed")[1]["detail"]["recordings"] is False
+    assert audited(suite_store, "library.viewed")[1]["detail"]["recordings"] is False
 
 
-def test_french_reader_gets_french_and_dates_in_their_own_zone(sqlite_store: SqlStore,
+def test_french_reader_gets_french_and_dates_in_their_own_zone(suite_store: SqlStore,
                                                                clock: FakeClock) -> None:
-    Hub(sqlite_store, clock)
-    rene = chat(sqlite_store, clock, "rene")
+    Hub(suite_store, clock)
+    rene = chat(suite_store, clock, "rene")
 
     rene.say("Bibliothèque")
     rene.expect_said("library.heading.network", "fr", network="Care Homes ECHO")
@@ -161,7 +162,7 @@ def test_french_reader_gets_french_and_dates_in_their_own_zone(sqlite_store: Sql
         "Enregistrement"] == RECORDING
     assert translate("library.more", "fr") in [o.label for o in rene.options()]
 
-    amira = chat(sqlite_store, clock, "amira")
+    amira = chat(suite_store, clock, "amira")
     amira.say("library")
     assert {f.label: f.value for f in card(amira, "Wound care").facts}["Date"] == \
         "Thursday 29 May 2025"
@@ -196,10 +197,10 @@ def test_a_member_of_another_network_is_refused_and_audited(store_on: SqlStore,
         "network:palliative-essentials"]
 
 
-def test_someone_who_left_the_network_is_shown_the_way_back(sqlite_store: SqlStore,
+def test_someone_who_left_the_network_is_shown_the_way_back(suite_store: SqlStore,
                                                            clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
-    lena = chat(sqlite_store, clock, "lena")
+    hub = Hub(suite_store, clock)
+    lena = chat(suite_store, clock, "lena")
 
     lena.say("library")
     lena.expect_said("library.not_member",
@@ -210,27 +211,27 @@ def test_someone_who_left_the_network_is_shown_the_way_back(sqlite_store: SqlSto
     press(lena, f"act:library_more:{hub.past[0].id}")
     lena.expect_said("library.not_yours")
     assert RECORDING not in lena.text
-    assert audited(sqlite_store, "library.viewed") == []
-    assert len(audited(sqlite_store, "action.refused")) == 1
+    assert audited(suite_store, "library.viewed") == []
+    assert len(audited(suite_store, "action.refused")) == 1
 
 
-def test_a_waitlisted_member_hears_the_library_opens_once_confirmed(sqlite_store: SqlStore,
+def test_a_waitlisted_member_hears_the_library_opens_once_confirmed(suite_store: SqlStore,
                                                                    clock: FakeClock) -> None:
-    Hub(sqlite_store, clock)
-    wendy = member(sqlite_store, clock.now(), "wendy", network="palliative-essentials")
-    with sqlite_store.transaction() as uow:
+    Hub(suite_store, clock)
+    wendy = member(suite_store, clock.now(), "wendy", network="palliative-essentials")
+    with suite_store.transaction() as uow:
         uow.memberships.leave(wendy, "palliative-essentials", clock.now())
         uow.memberships.join(wendy, "care-homes", "participant", "waitlisted", clock.now())
-    person = chat(sqlite_store, clock, "wendy")
+    person = chat(suite_store, clock, "wendy")
     person.say("library")
     person.expect_said("library.waiting", networks="Care Homes ECHO")
     assert titles(person) == []
 
 
-def test_someone_not_registered_gets_an_explanation_and_the_way_in(sqlite_store: SqlStore,
+def test_someone_not_registered_gets_an_explanation_and_the_way_in(suite_store: SqlStore,
                                                                    clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
-    zed = chat(sqlite_store, clock, "zed")
+    hub = Hub(suite_store, clock)
+    zed = chat(suite_store, clock, "zed")
 
     for words in ("library", "library pain", "recordings"):
         zed.say(words)
@@ -240,7 +241,7 @@ def test_someone_not_registered_gets_an_explanation_and_the_way_in(sqlite_store:
     press(zed, f"act:library_more:{hub.past[0].id}")
     zed.expect_said("commands.register_first")
     assert "Pain at the end of life" not in zed.text
-    assert audited(sqlite_store, "library.viewed") == []
+    assert audited(suite_store, "library.viewed") == []
 
 
 # --- search and series ------------------------------------------------------------------------
@@ -269,10 +270,10 @@ def test_search_needs_every_word_in_any_case_and_accents(store_on: SqlStore,
     assert not any("pain" in str(row["detail"]).casefold() for row in rows)  # no words kept
 
 
-def test_a_search_of_punctuation_only_finds_nothing_to_look_for(sqlite_store: SqlStore,
+def test_a_search_of_punctuation_only_finds_nothing_to_look_for(suite_store: SqlStore,
                                                                  clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
-    with sqlite_store.transaction() as uow:
+    hub = Hub(suite_store, clock)
+    with suite_store.transaction() as uow:
         ctx = ServiceContext(uow=uow, actor=Actor("console:amira"), now=clock.now(),
                              t=Translator("en"), hints=Hints(),
                              directory=Directory(networks=uow.networks.all),
@@ -281,10 +282,10 @@ def test_a_search_of_punctuation_only_finds_nothing_to_look_for(sqlite_store: Sq
         assert uow.conversations.load("console:amira", "library_search") is None
 
 
-def test_a_search_pages_on_and_an_older_search_says_so(sqlite_store: SqlStore,
+def test_a_search_pages_on_and_an_older_search_says_so(suite_store: SqlStore,
                                                       clock: FakeClock) -> None:
-    Hub(sqlite_store, clock)
-    amira = chat(sqlite_store, clock, "amira")
+    Hub(suite_store, clock)
+    amira = chat(suite_store, clock, "amira")
 
     amira.say("library series")  # every series' title says "series"
     assert titles(amira) == ["Wound care", *TOPICS[:4]]
@@ -294,7 +295,7 @@ def test_a_search_pages_on_and_an_older_search_says_so(sqlite_store: SqlStore,
     press(amira, more)
     assert titles(amira) == list(TOPICS[4:])
     amira.expect_said("library.heading.search", words="series")
-    with sqlite_store.transaction() as uow:  # nothing left to page through: no words kept
+    with suite_store.transaction() as uow:  # nothing left to page through: no words kept
         assert uow.conversations.load("console:amira", "library_search") is None
 
     amira.say("library series")
@@ -324,10 +325,10 @@ def test_the_library_filters_by_series_by_button_or_by_name(store_on: SqlStore,
     assert titles(amira) == list(TOPICS[5:])
 
 
-def test_with_several_networks_the_reader_chooses_first(sqlite_store: SqlStore,
+def test_with_several_networks_the_reader_chooses_first(suite_store: SqlStore,
                                                        clock: FakeClock) -> None:
-    Hub(sqlite_store, clock)
-    bea = chat(sqlite_store, clock, "bea")
+    Hub(suite_store, clock)
+    bea = chat(suite_store, clock, "bea")
 
     bea.say("library")
     bea.expect_question("network")
@@ -342,15 +343,15 @@ def test_with_several_networks_the_reader_chooses_first(sqlite_store: SqlStore,
         "Network"] == "Care Homes ECHO"
 
 
-def test_a_follow_up_scheduled_for_later_is_not_in_the_library_yet(sqlite_store: SqlStore,
+def test_a_follow_up_scheduled_for_later_is_not_in_the_library_yet(suite_store: SqlStore,
                                                                   clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
+    hub = Hub(suite_store, clock)
     later = "https://video.example.org/later"
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         uow.follow_ups.add(hub.wound.id, "session", None, hub.fay, {
             "summary": "Dressings.", "resources": [], "recording": later, "teaser": ""},
             "fay:2", clock.now() + timedelta(hours=3), clock.now())
-    amira = chat(sqlite_store, clock, "amira")
+    amira = chat(suite_store, clock, "amira")
     amira.say("library")
     assert later not in amira.text
     clock.advance(hours=4)
@@ -361,10 +362,10 @@ def test_a_follow_up_scheduled_for_later_is_not_in_the_library_yet(sqlite_store:
 # --- the team corrects ------------------------------------------------------------------------
 
 
-def test_the_team_adds_a_link_in_chat_and_members_see_it(sqlite_store: SqlStore,
+def test_the_team_adds_a_link_in_chat_and_members_see_it(suite_store: SqlStore,
                                                          clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
-    fay = chat(sqlite_store, clock, "fay")
+    hub = Hub(suite_store, clock)
+    fay = chat(suite_store, clock, "fay")
 
     fay.say("library add")
     fay.expect_question("session")
@@ -384,11 +385,11 @@ def test_the_team_adds_a_link_in_chat_and_members_see_it(sqlite_store: SqlStore,
     fay.expect_said("library.added", what="Slides: breathlessness", session="Breathlessness")
     assert fay.state() is None
 
-    amira = chat(sqlite_store, clock, "amira")
+    amira = chat(suite_store, clock, "amira")
     amira.say("library")
     assert {f.label: f.value for f in card(amira, "Breathlessness").facts}["Slides"] == \
         "Slides: breathlessness: https://example.org/slides/breath.pdf"
-    [added] = audited(sqlite_store, "library.item_added")
+    [added] = audited(suite_store, "library.item_added")
     assert added["actor"] == "console:fay" and added["subject"] == f"session:{hub.past[1].id}"
 
     fay.say("library")  # the team corrects where it reads
@@ -398,13 +399,13 @@ def test_the_team_adds_a_link_in_chat_and_members_see_it(sqlite_store: SqlStore,
     fay.expect_said("library.removed", what="Slides: breathlessness")
     amira.say("library")
     assert "breath.pdf" not in amira.text
-    assert len(audited(sqlite_store, "library.item_removed")) == 1
+    assert len(audited(suite_store, "library.item_removed")) == 1
 
 
-def test_add_a_link_on_a_card_starts_with_that_session(sqlite_store: SqlStore,
+def test_add_a_link_on_a_card_starts_with_that_session(suite_store: SqlStore,
                                                       clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
-    fay = chat(sqlite_store, clock, "fay")
+    hub = Hub(suite_store, clock)
+    fay = chat(suite_store, clock, "fay")
     press(fay, f"act:library_add:{hub.past[6].id}")  # older than the ten offered otherwise
     fay.expect_question("kind")
     fay.pick("library.kind.recording")
@@ -414,25 +415,25 @@ def test_add_a_link_on_a_card_starts_with_that_session(sqlite_store: SqlStore,
     fay.expect_said("library.added", what="Recording", session="Grief in care homes")
 
 
-def test_only_the_team_adds_or_removes(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
-    with sqlite_store.transaction() as uow:
+def test_only_the_team_adds_or_removes(suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Hub(suite_store, clock)
+    with suite_store.transaction() as uow:
         item = uow.library.add(hub.past[0].id, "slides", SLIDES, "", "cli", clock.now())
-    amira = chat(sqlite_store, clock, "amira")
+    amira = chat(suite_store, clock, "amira")
     amira.say("library add")
     amira.expect_said("library.team_only")
     assert amira.state() is None
     for ref in (f"act:library_remove:{item.id}", f"act:library_add:{hub.past[0].id}"):
         press(amira, ref)
         amira.expect_said("library.team_only")
-    oscar = member(sqlite_store, clock.now(), "oscar", network="palliative-essentials",
+    oscar = member(suite_store, clock.now(), "oscar", network="palliative-essentials",
                    role="facilitator")
     assert oscar
-    press(chat(sqlite_store, clock, "oscar"), f"act:library_remove:{item.id}").expect_said(
+    press(chat(suite_store, clock, "oscar"), f"act:library_remove:{item.id}").expect_said(
         "library.team_only")  # a facilitator of another network
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert uow.library.get(item.id) is not None
-    assert [row["detail"]["action"] for row in audited(sqlite_store, "action.refused")] == [
+    assert [row["detail"]["action"] for row in audited(suite_store, "action.refused")] == [
         "library_remove", "library_add", "library_remove"]
 
 
@@ -440,9 +441,9 @@ def test_only_the_team_adds_or_removes(sqlite_store: SqlStore, clock: FakeClock)
 
 
 @pytest.fixture
-def spoke(store_on: SqlStore, db_url: str, clock: FakeClock, tmp_path: Path,
+def spoke(store_on: SqlStore, clock: FakeClock, tmp_path: Path,
           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Spoke:
-    return in_process(db_url, clock, tmp_path, capsys, monkeypatch)
+    return in_process(url_of(store_on), clock, tmp_path, capsys, monkeypatch)
 
 
 def test_admin_adds_lists_and_removes_items(store_on: SqlStore, spoke: Spoke,

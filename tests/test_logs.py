@@ -35,12 +35,12 @@ def captured() -> Iterator[io.StringIO]:
 
 
 def test_a_whole_registration_with_a_health_number_leaves_no_trace_in_the_logs(
-        sqlite_store: SqlStore, clock, captured: io.StringIO) -> None:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock)
+        suite_store: SqlStore, clock, captured: io.StringIO) -> None:
+    chat = ChatHarness(seeded(suite_store, clock), clock)
     chat.start()
     for text in ("1", "Amira Haddad", "amira@example.org", "1", SECRET_ANSWER, "1"):
         chat.say(text)
-    chat.turns = TurnHandler(sqlite_store, clock, ExplodingPlaybook("kaboom"))
+    chat.turns = TurnHandler(suite_store, clock, ExplodingPlaybook("kaboom"))
     chat.say("kaboom")  # a crash whose exception message carries a health number
     logs = captured.getvalue()
     assert '"event": "turn.done"' in logs and '"event": "turn.failed"' in logs

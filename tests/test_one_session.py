@@ -32,9 +32,9 @@ def press(store: SqlStore, clock: FakeClock, user: str, ref: str) -> ChatHarness
     return chat
 
 
-def test_just_this_session_gives_a_calendar_entry_and_its_reminders(sqlite_store: SqlStore,
+def test_just_this_session_gives_a_calendar_entry_and_its_reminders(suite_store: SqlStore,
                                                                     clock: FakeClock) -> None:
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     now = clock.now()
     amira = member(store, now, "amira")
     spring = series(store, now, name="drop-in")
@@ -70,8 +70,8 @@ def test_just_this_session_gives_a_calendar_entry_and_its_reminders(sqlite_store
     assert inbox.got == []
 
 
-def test_a_full_series_offers_no_single_places(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    store = seeded(sqlite_store, clock)
+def test_a_full_series_offers_no_single_places(suite_store: SqlStore, clock: FakeClock) -> None:
+    store = seeded(suite_store, clock)
     now = clock.now()
     amira, ben, _cleo = (member(store, now, name) for name in ("amira", "ben", "cleo"))
     small = series(store, now, name="small", capacity=2)
@@ -87,9 +87,9 @@ def test_a_full_series_offers_no_single_places(sqlite_store: SqlStore, clock: Fa
         assert uow.enrolments.status(small.id, amira) == "registered"
 
 
-def test_series_needing_approval_take_whole_series_registrations_only(sqlite_store: SqlStore,
+def test_series_needing_approval_take_whole_series_registrations_only(suite_store: SqlStore,
                                                                        clock: FakeClock) -> None:
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "amira")
     vetted = series(store, clock.now(), name="vetted", approval=True)
     meeting = session(store, clock.now(), vetted, THURSDAY)
@@ -97,20 +97,20 @@ def test_series_needing_approval_take_whole_series_registrations_only(sqlite_sto
     chat.expect_said("sessions.one_session.not_offered", series="Vetted series")
 
 
-def test_someone_outside_the_network_cannot_come_to_one_session(sqlite_store: SqlStore,
+def test_someone_outside_the_network_cannot_come_to_one_session(suite_store: SqlStore,
                                                                clock: FakeClock) -> None:
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "amira", network="palliative-essentials")
     other = series(store, clock.now(), name="care-homes-only")
     meeting = session(store, clock.now(), other, THURSDAY)
     press(store, clock, "amira", f"act:attend:{meeting.id}").expect_said("sessions.not_yours")
 
 
-def test_the_listing_offers_a_series_once_and_shows_a_guests_own_session(sqlite_store: SqlStore,
+def test_the_listing_offers_a_series_once_and_shows_a_guests_own_session(suite_store: SqlStore,
                                                                         clock: FakeClock) -> None:
     from assistant.messages import Card
 
-    store = seeded(sqlite_store, clock)
+    store = seeded(suite_store, clock)
     member(store, clock.now(), "amira")
     weekly = series(store, clock.now(), name="weekly")
     first = session(store, clock.now(), weekly, THURSDAY)

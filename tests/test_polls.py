@@ -106,8 +106,8 @@ def test_the_team_starts_a_poll_and_every_member_gets_one_message(store_on: SqlS
     assert polls_sent(deliver(store_on, clock).got) == []  # exactly once
 
 
-def test_a_poll_needs_two_to_five_options(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Polled(sqlite_store, clock)
+def test_a_poll_needs_two_to_five_options(suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Polled(suite_store, clock)
     fay = hub.chat("fay")
     press(fay, f"act:poll_start:{hub.network_id}")
     fay.say("What next?")
@@ -119,13 +119,13 @@ def test_a_poll_needs_two_to_five_options(sqlite_store: SqlStore, clock: FakeClo
     fay.say("2, 3")
     fay.expect_question("send")  # asked again: the options changed
     fay.say("yes")
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         [poll] = uow.polls.of_network("care-homes", ("open",))
     assert [o.label for o in poll.options] == list(TOPICS[1:])
 
 
-def test_days_out_of_range_are_asked_again(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Polled(sqlite_store, clock)
+def test_days_out_of_range_are_asked_again(suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Polled(suite_store, clock)
     fay = hub.chat("fay")
     press(fay, f"act:poll_start:{hub.network_id}")
     fay.say("What next?")
@@ -136,11 +136,11 @@ def test_days_out_of_range_are_asked_again(sqlite_store: SqlStore, clock: FakeCl
         fay.expect_question("days")
 
 
-def test_with_fewer_than_two_topics_there_is_no_poll(sqlite_store: SqlStore,
+def test_with_fewer_than_two_topics_there_is_no_poll(suite_store: SqlStore,
                                                      clock: FakeClock) -> None:
-    hub = Hub(sqlite_store, clock)
+    hub = Hub(suite_store, clock)
     hub.suggestion(hub.amira, BREATH)
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         network = next(n.id for n in uow.networks.all() if n.slug == "care-homes")
     fay = hub.chat("fay")
     press(fay, f"act:poll_start:{network}")
@@ -196,8 +196,8 @@ def test_members_see_counts_without_names_and_the_team_gets_a_chart(store_on: Sq
     assert f"act:poll_close:{poll.id}" in [o.ref for o in fay.options()]
 
 
-def test_french_results_read_french(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Polled(sqlite_store, clock)
+def test_french_results_read_french(suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Polled(suite_store, clock)
     hub.poll(question="")
     rene = hub.chat("rene", "fr")
     rene.say("sondage")
@@ -210,8 +210,8 @@ def test_french_results_read_french(sqlite_store: SqlStore, clock: FakeClock) ->
 
 
 def test_closing_a_poll_stops_votes_kindly_and_withdraws_unsent_messages(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Polled(sqlite_store, clock)
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Polled(suite_store, clock)
     poll = hub.poll()
     amira, fay = hub.chat("amira"), hub.chat("fay")
     vote(amira, poll, 0)
@@ -221,17 +221,17 @@ def test_closing_a_poll_stops_votes_kindly_and_withdraws_unsent_messages(
     fay.expect_said("curriculum.results.closed")
     vote(amira, poll, 1).expect_said("curriculum.poll.closed")
     assert hub.counts(poll) == {0: 1}
-    assert polls_sent(deliver(sqlite_store, clock).got) == []  # none left to send
-    with sqlite_store.transaction() as uow:
+    assert polls_sent(deliver(suite_store, clock).got) == []  # none left to send
+    with suite_store.transaction() as uow:
         contact = uow.people.contacts([hub.ben])[hub.ben]
         assert write_poll(uow, {"poll": poll.id}, contact, Translator("en"), clock.now()) == (
             "withdrawn")
-    assert audited(sqlite_store, "action.refused")[-1]["detail"] == {
+    assert audited(suite_store, "action.refused")[-1]["detail"] == {
         "reason": "curriculum.poll.closed", "action": "vote"}
 
 
-def test_votes_after_the_closing_time_are_refused(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    hub = Polled(sqlite_store, clock)
+def test_votes_after_the_closing_time_are_refused(suite_store: SqlStore, clock: FakeClock) -> None:
+    hub = Polled(suite_store, clock)
     poll = hub.poll(days=2)
     clock.advance(hours=48)
     vote(hub.chat("amira"), poll, 0).expect_said("curriculum.poll.closed")
@@ -261,23 +261,23 @@ def test_forged_vote_references_are_refused_and_audited(store_on: SqlStore,
     assert "Which topic next?" not in omar.text
 
 
-def test_team_poll_buttons_forged_by_a_participant_are_refused(sqlite_store: SqlStore,
+def test_team_poll_buttons_forged_by_a_participant_are_refused(suite_store: SqlStore,
                                                                clock: FakeClock) -> None:
-    hub = Polled(sqlite_store, clock)
+    hub = Polled(suite_store, clock)
     poll = hub.poll()
     amira = hub.chat("amira")
     press(amira, f"act:poll_close:{poll.id}").expect_said("curriculum.team_only")
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         still = uow.polls.get(poll.id)
     assert still is not None and still.state == "open"
-    assert audited(sqlite_store, "action.refused")[-1]["detail"]["action"] == "poll_close"
+    assert audited(suite_store, "action.refused")[-1]["detail"]["action"] == "poll_close"
 
 
-def test_the_poll_message_is_withdrawn_for_someone_who_left(sqlite_store: SqlStore,
+def test_the_poll_message_is_withdrawn_for_someone_who_left(suite_store: SqlStore,
                                                             clock: FakeClock) -> None:
-    hub = Polled(sqlite_store, clock)
+    hub = Polled(suite_store, clock)
     poll = hub.poll()
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         contact = uow.people.contacts([hub.ben])[hub.ben]
         written = write_poll(uow, {"poll": poll.id}, contact, Translator("fr"), clock.now())
         assert isinstance(written, Reply)
@@ -287,12 +287,12 @@ def test_the_poll_message_is_withdrawn_for_someone_who_left(sqlite_store: SqlSto
             "withdrawn")
 
 
-def test_poll_results_for_people_without_polls_or_networks(sqlite_store: SqlStore,
+def test_poll_results_for_people_without_polls_or_networks(suite_store: SqlStore,
                                                            clock: FakeClock) -> None:
-    Hub(sqlite_store, clock)
-    amira = ChatHarness(sqlite_store, clock, user="amira")
+    Hub(suite_store, clock)
+    amira = ChatHarness(suite_store, clock, user="amira")
     amira.say("poll results")
     amira.expect_said("curriculum.results.none")
-    lena = ChatHarness(sqlite_store, clock, user="lena")
+    lena = ChatHarness(suite_store, clock, user="lena")
     lena.say("polls")
     lena.expect_said("curriculum.not_member")

@@ -90,52 +90,52 @@ def test_the_presenter_alone_receives_numbered_recommendations(store_on: SqlStor
     assert stored.kind == "recommendations" and "opioid" in stored.content["text"]
 
 
-def test_recommendations_are_sealed_at_rest(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Presented(sqlite_store, clock)
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+def test_recommendations_are_sealed_at_rest(suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Presented(suite_store, clock)
+    fay = ChatHarness(suite_store, clock, user="fay")
     write(fay, world.case_id)
     fay.say("yes")
     from sqlalchemy import text
 
-    with sqlite_store.engine.connect() as connection:
+    with suite_store.engine.connect() as connection:
         raw = str(connection.execute(text("SELECT content FROM follow_up")).scalar_one())
     assert "opioid" not in raw and "daughter" not in raw
 
 
-def test_nobody_else_can_write_read_or_answer_them(sqlite_store: SqlStore,
+def test_nobody_else_can_write_read_or_answer_them(suite_store: SqlStore,
                                                    clock: FakeClock) -> None:
-    world = Presented(sqlite_store, clock)
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    world = Presented(suite_store, clock)
+    fay = ChatHarness(suite_store, clock, user="fay")
     write(fay, world.case_id)
     fay.say("yes")
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         [stored] = uow.follow_ups.of_case(world.case_id)
 
     for user in ("ben", "gus", "amira"):  # amira is the presenter, not the team
-        other = ChatHarness(sqlite_store, clock, user=user)
+        other = ChatHarness(suite_store, clock, user=user)
         other.send(UserChose(f"act:case_recommend:{world.case_id}"))
         assert other.state() is None
     for user in ("ben", "gus", "fay"):  # only the presenter replies or asks for a slot
-        other = ChatHarness(sqlite_store, clock, user=user)
+        other = ChatHarness(suite_store, clock, user=user)
         other.send(UserChose(f"act:recommendation_reply:{stored.id}"))
         assert other.state() is None and "opioid" not in other.text
         other.send(UserChose(f"act:follow_up_slot:{world.case_id}"))
         other.expect_said("cases.not_yours")
 
 
-def test_the_presenter_replies_and_asks_for_a_follow_up_slot(sqlite_store: SqlStore,
+def test_the_presenter_replies_and_asks_for_a_follow_up_slot(suite_store: SqlStore,
                                                             clock: FakeClock) -> None:
-    world = Presented(sqlite_store, clock)
+    world = Presented(suite_store, clock)
     inbox = Inbox()
-    sender = Sender(sqlite_store, inbox, clock, worker="w")
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    sender = Sender(suite_store, inbox, clock, worker="w")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write(fay, world.case_id)
     fay.say("yes")
     asyncio.run(sender.deliver_due())
     [letter] = inbox.of("console:amira")
     reply_ref = next(r for r in refs(letter) if r.startswith("act:recommendation_reply:"))
 
-    amira = ChatHarness(sqlite_store, clock, user="amira")
+    amira = ChatHarness(suite_store, clock, user="amira")
     amira.send(UserChose(reply_ref))
     amira.expect_question("text")
     amira.say("Thank you. The fan helped on the first night.")
@@ -150,18 +150,18 @@ def test_the_presenter_replies_and_asks_for_a_follow_up_slot(sqlite_store: SqlSt
     assert inbox.of("console:gus") == []
 
 
-def test_a_slot_can_only_be_asked_once_the_recommendations_came(sqlite_store: SqlStore,
+def test_a_slot_can_only_be_asked_once_the_recommendations_came(suite_store: SqlStore,
                                                                clock: FakeClock) -> None:
-    world = Presented(sqlite_store, clock)
-    amira = ChatHarness(sqlite_store, clock, user="amira")
+    world = Presented(suite_store, clock)
+    amira = ChatHarness(suite_store, clock, user="amira")
     amira.send(UserChose(f"act:follow_up_slot:{world.case_id}"))
     amira.expect_said("recommend.slot.not_yet")
 
 
-def test_recommendations_wait_for_the_case_to_be_presented(sqlite_store: SqlStore,
+def test_recommendations_wait_for_the_case_to_be_presented(suite_store: SqlStore,
                                                            clock: FakeClock) -> None:
-    world = Presented(sqlite_store, clock, state="scheduled")
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    world = Presented(suite_store, clock, state="scheduled")
+    fay = ChatHarness(suite_store, clock, user="fay")
     fay.send(UserChose(f"act:case_recommend:{world.case_id}"))
     fay.expect_said("recommend.not_presented")
     fay.send(UserChose(f"act:case_presented:{world.case_id}"))
@@ -170,19 +170,19 @@ def test_recommendations_wait_for_the_case_to_be_presented(sqlite_store: SqlStor
 
 
 def test_the_team_is_reminded_once_two_working_days_after_the_session(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Presented(sqlite_store, clock)
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Presented(suite_store, clock)
     inbox = Inbox()
-    sender = Sender(sqlite_store, inbox, clock, worker="w")
+    sender = Sender(suite_store, inbox, clock, worker="w")
     due = working_days_after(world.session.ends_at, 2)
     assert due.weekday() == 1  # Friday + two working days is Tuesday
 
     clock.set(datetime(2025, 6, 9, 12, 0, tzinfo=UTC))  # Monday: not yet
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert nudge_missing_recommendations(uow, clock.now()) == 0
     clock.set(due)
     for _ in range(2):  # every replica's housekeeping may run it
-        with sqlite_store.transaction() as uow:
+        with suite_store.transaction() as uow:
             nudge_missing_recommendations(uow, clock.now())
     asyncio.run(sender.deliver_due())
     [nudge] = inbox.of("console:fay")
@@ -192,51 +192,51 @@ def test_the_team_is_reminded_once_two_working_days_after_the_session(
 
 
 def test_a_reminder_planned_before_the_recommendations_went_is_dropped(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Presented(sqlite_store, clock)
+        suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Presented(suite_store, clock)
     inbox = Inbox()
     clock.set(working_days_after(world.session.ends_at, 2))
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert nudge_missing_recommendations(uow, clock.now()) == 1
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write(fay, world.case_id)
     fay.say("yes")
-    asyncio.run(Sender(sqlite_store, inbox, clock, worker="w").deliver_due())
+    asyncio.run(Sender(suite_store, inbox, clock, worker="w").deliver_due())
     assert not any("have not been sent yet" in m.reply.fallback_text()
                    for m in inbox.of("console:fay"))
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         assert nudge_missing_recommendations(uow, clock.now()) == 0
 
 
-def test_french_presenter_reads_them_in_french(sqlite_store: SqlStore, clock: FakeClock) -> None:
-    world = Presented(sqlite_store, clock)
-    with sqlite_store.transaction() as uow:
+def test_french_presenter_reads_them_in_french(suite_store: SqlStore, clock: FakeClock) -> None:
+    world = Presented(suite_store, clock)
+    with suite_store.transaction() as uow:
         uow.people.update(world.amira, {"language": "fr"})
     inbox = Inbox()
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write(fay, world.case_id)
     fay.say("yes")
-    asyncio.run(Sender(sqlite_store, inbox, clock, worker="w").deliver_due())
+    asyncio.run(Sender(suite_store, inbox, clock, worker="w").deliver_due())
     [letter] = inbox.of("console:amira")
     assert "Recommandations sur" in letter.reply.fallback_text()
     assert "Demander une séance de suivi" in letter.reply.fallback_text()
 
 
 def test_the_presenters_export_holds_her_case_its_recommendations_and_her_attendance(
-        sqlite_store: SqlStore, clock: FakeClock) -> None:
+        suite_store: SqlStore, clock: FakeClock) -> None:
     import json
 
     from assistant.messages import File
     from assistant.model import AttendanceRecord
 
-    world = Presented(sqlite_store, clock)
-    with sqlite_store.transaction() as uow:
+    world = Presented(suite_store, clock)
+    with suite_store.transaction() as uow:
         uow.attendance.mark(AttendanceRecord(world.session.id, world.amira, True, 55, "zoom",
                                              "import:zoom.csv", clock.now()))
-    fay = ChatHarness(sqlite_store, clock, user="fay")
+    fay = ChatHarness(suite_store, clock, user="fay")
     write(fay, world.case_id)
     fay.say("yes")
-    amira = ChatHarness(sqlite_store, clock, user="amira")
+    amira = ChatHarness(suite_store, clock, user="amira")
     amira.say("export my data")
     [exported] = [p for p in amira.parts if isinstance(p, File)]
     document = json.loads(exported.content)
@@ -247,7 +247,7 @@ def test_the_presenters_export_holds_her_case_its_recommendations_and_her_attend
     assert document["attendance"] == [{"session": world.session.id, "present": True,
                                        "minutes": 55, "source": "zoom", "adjusted": False,
                                        "reason": "", "at": clock.now().isoformat()}]
-    ben = ChatHarness(sqlite_store, clock, user="ben")
+    ben = ChatHarness(suite_store, clock, user="ben")
     ben.say("export my data")
     [theirs] = [p for p in ben.parts if isinstance(p, File)]
     assert json.loads(theirs.content)["cases"] == []

@@ -27,8 +27,8 @@ SCRIPT = [
 
 
 @pytest.fixture
-def chat(sqlite_store: SqlStore, clock) -> ChatHarness:
-    return ChatHarness(seeded(sqlite_store, clock), clock)
+def chat(suite_store: SqlStore, clock) -> ChatHarness:
+    return ChatHarness(seeded(suite_store, clock), clock)
 
 
 def follow(chat: ChatHarness, script: list[tuple[str, str]], until: str | None = None) -> None:
@@ -208,9 +208,9 @@ def test_the_time_zone_is_confirmed_with_the_local_time(chat: ChatHarness) -> No
     assert chat.answers["time_zone"] == "Europe/London"
 
 
-def test_the_platform_profile_is_offered_but_still_confirmed(sqlite_store, clock) -> None:
+def test_the_platform_profile_is_offered_but_still_confirmed(suite_store, clock) -> None:
     hints = Hints(display_name="Amira Haddad", email="amira@nhs.example", time_zone="Europe/London")
-    chat = ChatHarness(seeded(sqlite_store, clock), clock, hints=hints)
+    chat = ChatHarness(seeded(suite_store, clock), clock, hints=hints)
     chat.start()
     chat.say("1")
     chat.pick(chat.tr("runtime.use_suggestion", value="Amira Haddad"))
@@ -356,8 +356,8 @@ def test_registering_twice_is_refused(chat: ChatHarness) -> None:
     chat.expect_said("registration.already")
 
 
-def test_french_registration_from_start_to_finish(sqlite_store, clock) -> None:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock, hints=Hints(language="fr-CA"))
+def test_french_registration_from_start_to_finish(suite_store, clock) -> None:
+    chat = ChatHarness(seeded(suite_store, clock), clock, hints=Hints(language="fr-CA"))
     chat.start()
     chat.expect_said("registration.welcome", "fr")
     french = [("begin", "1"), ("full_name", "Élise Tremblay"), ("email", "elise@exemple.ca"),

@@ -118,9 +118,9 @@ class Hub:
 
 
 @pytest.fixture
-def hub(sqlite_store: SqlStore, clock: FakeClock) -> Hub:
-    open_networks(sqlite_store, clock.now())
-    return Hub(sqlite_store, clock, Inbox(clock))
+def hub(suite_store: SqlStore, clock: FakeClock) -> Hub:
+    open_networks(suite_store, clock.now())
+    return Hub(suite_store, clock, Inbox(clock))
 
 
 def spring(hub: Hub, starts_at: datetime, zone: str = LONDON, **options: Any) -> tuple[Series, Session]:

@@ -84,8 +84,8 @@ class Hub:
 
 
 @pytest.fixture
-def hub(sqlite_store: SqlStore, clock: FakeClock) -> Hub:
-    return Hub(sqlite_store, clock)
+def hub(suite_store: SqlStore, clock: FakeClock) -> Hub:
+    return Hub(suite_store, clock)
 
 
 def files(chat: ChatHarness) -> dict[str, File]:

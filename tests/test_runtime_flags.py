@@ -116,7 +116,7 @@ def test_a_certain_identifier_cannot_be_kept() -> None:
 # --- a finish that cannot finish keeps the conversation ------------------------------------
 
 @pytest.mark.toy_dialog
-def test_a_refused_finish_keeps_the_answers_and_asks_again_at_the_named_step(sqlite_store, clock):
+def test_a_refused_finish_keeps_the_answers_and_asks_again_at_the_named_step(suite_store, clock):
     from assistant.events import Actor, Event
     from assistant.messages import Text
     from assistant.runtime import Reopen, Review
@@ -143,7 +143,7 @@ def test_a_refused_finish_keeps_the_answers_and_asks_again_at_the_named_step(sql
         def act(self, ref, ctx):  # type: ignore[no-untyped-def]
             return []
 
-    turns = TurnHandler(sqlite_store, clock, Book())
+    turns = TurnHandler(suite_store, clock, Book())
     sent = iter(range(100))
 
     def say_(text: str) -> list[str]:
@@ -155,7 +155,7 @@ def test_a_refused_finish_keeps_the_answers_and_asks_again_at_the_named_step(sql
     say_("too soon")
     said = say_("submit")
     assert said[0] == "Not yet: the summary needs more."
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         state = uow.conversations.active("console:amira")
     assert state is not None and state.pending_step == "summary"
     assert state.answers == {"after": "too soon"}

@@ -61,7 +61,7 @@ async def test_spoke_serve_answers_a_signed_direct_message_and_stops_cleanly(
     assert "Traceback" not in errors and SIGNING_SECRET not in errors and slack_api.token not in errors
 
 
-async def test_spoke_serve_forgets_delivery_ids_past_any_redelivery(sqlite_store, clock,
+async def test_spoke_serve_forgets_delivery_ids_past_any_redelivery(suite_store, clock,
                                                                   tmp_path: Path) -> None:
     from datetime import timedelta
 
@@ -72,11 +72,11 @@ async def test_spoke_serve_forgets_delivery_ids_past_any_redelivery(sqlite_store
     from assistant.bootstrap import build_app
     from assistant.config import Secret, Settings
 
-    with sqlite_store.transaction() as uow:
+    with suite_store.transaction() as uow:
         uow.processed.add("slack:EvOld", clock.now() - timedelta(hours=2))
         uow.processed.add("slack:EvRecent", clock.now() - timedelta(minutes=5))
     core = build_app(Settings(database_url="sqlite://", data_dir=tmp_path, secret_key=Secret("")),
-                     clock=clock, store=sqlite_store)
+                     clock=clock, store=suite_store)
     slack = SlackSettings(bot_token=Secret("xoxb-test"), signing_secret=Secret("s"),
                           api_url="http://127.0.0.1:9/api/")
     app, _ = build_web_app(core, slack, tick_seconds=3600)
@@ -85,12 +85,12 @@ async def test_spoke_serve_forgets_delivery_ids_past_any_redelivery(sqlite_store
     try:
         for _ in range(100):  # the housekeeping task runs at start, in a thread
             await asyncio.sleep(0.02)
-            with sqlite_store.transaction() as uow:
+            with suite_store.transaction() as uow:
                 if uow.processed.add("slack:EvOld", clock.now()):
                     break
         else:
             raise AssertionError("the old delivery id was never forgotten")
-        with sqlite_store.transaction() as uow:
+        with suite_store.transaction() as uow:
             assert not uow.processed.add("slack:EvRecent", clock.now())  # still recognised
     finally:
         await server.close()

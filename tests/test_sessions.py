@@ -50,9 +50,9 @@ NEXT_THURSDAY_1PM = datetime(2025, 6, 12, 12, 0, tzinfo=UTC)
 # --- a hub with two networks -----------------------------------------------------------------
 
 @pytest.fixture
-def store(sqlite_store: SqlStore, clock: FakeClock) -> SqlStore:
-    open_networks(sqlite_store, clock.now())
-    return sqlite_store
+def store(suite_store: SqlStore, clock: FakeClock) -> SqlStore:
+    open_networks(suite_store, clock.now())
+    return suite_store
 
 
 @pytest.fixture

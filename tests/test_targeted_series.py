@@ -21,6 +21,7 @@ from storage.repositories import SqlStore
 from storage.tables import OutboxRow
 from tests.command_line import Spoke, in_process
 from tests.community import OPERATOR, member, session
+from tests.conftest import url_of
 from tests.harness import ChatHarness
 
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
@@ -29,11 +30,11 @@ PROFESSIONS = ("Registered nurse", "GP", "Care assistant")
 
 
 @pytest.fixture
-def store(sqlite_store: SqlStore, clock: FakeClock) -> SqlStore:
-    with sqlite_store.transaction() as uow:
+def store(suite_store: SqlStore, clock: FakeClock) -> SqlStore:
+    with suite_store.transaction() as uow:
         uow.networks.add("care-homes", "Care Homes ECHO", PROFESSIONS, "open", "v1",
                          {"en": "Agreement.", "fr": "Accord."}, clock.now())
-    return sqlite_store
+    return suite_store
 
 
 def person(store: Store, clock: FakeClock, user: str, profession: str, setting: str,
@@ -181,7 +182,7 @@ def test_only_the_team_changes_who_a_series_is_for(store, clock):
 @pytest.fixture
 def spoke(store: SqlStore, tmp_path: Path, clock: FakeClock,
           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Spoke:
-    return in_process(f"sqlite:///{tmp_path / 'spoke.db'}", clock, tmp_path, capsys, monkeypatch)
+    return in_process(url_of(store), clock, tmp_path, capsys, monkeypatch)
 
 
 def named(store: Store, name: str) -> Series:

@@ -267,7 +267,7 @@ async def test_a_database_outage_answers_503_and_the_redelivery_is_processed_onc
 
 
 async def test_insecure_dev_mode_accepts_unsigned_activities_from_this_machine(
-        sqlite_store, clock, tmp_path: Path) -> None:
+        suite_store, clock, tmp_path: Path) -> None:
     from aiohttp import ClientSession
     from aiohttp.test_utils import TestServer
 
@@ -280,7 +280,7 @@ async def test_insecure_dev_mode_accepts_unsigned_activities_from_this_machine(
     settings = TeamsSettings.from_env({"SPOKE_TEAMS_INSECURE_DEV": "1"})
     assert settings is not None and settings.insecure_dev
     core = build_app(Settings(database_url="sqlite://", data_dir=tmp_path, secret_key=Secret("")),
-                     clock=clock, store=seeded(sqlite_store, clock))
+                     clock=clock, store=seeded(suite_store, clock))
     app, _ = build_web_app(core, None, settings, tick_seconds=3600)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
@@ -291,5 +291,5 @@ async def test_insecure_dev_mode_accepts_unsigned_activities_from_this_machine(
             assert response.status == 200
     finally:
         await server.close()
-    with sqlite_store.engine.connect() as connection:
+    with suite_store.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(ProcessedEventRow)).scalar_one() == 1

@@ -49,8 +49,8 @@ class ExplodingPlaybook:
 
 
 @pytest.fixture
-def chat(sqlite_store: SqlStore, clock) -> ChatHarness:
-    return ChatHarness(seeded(sqlite_store, clock), clock)
+def chat(suite_store: SqlStore, clock) -> ChatHarness:
+    return ChatHarness(seeded(suite_store, clock), clock)
 
 
 def test_a_crash_apologises_with_a_reference_and_loses_nothing(
@@ -97,14 +97,14 @@ def test_replies_are_queued_in_the_outbox_in_order(chat: ChatHarness, clock) -> 
 
 def test_two_devices_answering_the_same_question_at_once_lose_nothing(
         store_on: SqlStore, clock) -> None:
-    sqlite_store = store_on  # both engines: PostgreSQL really interleaves the two turns
-    chat = ChatHarness(seeded(sqlite_store, clock), clock)
+    suite_store = store_on  # both engines: PostgreSQL really interleaves the two turns
+    chat = ChatHarness(seeded(suite_store, clock), clock)
     follow(chat, SCRIPT, until="organisation")
     barrier = threading.Barrier(2)
     results = []
 
     def answer(text: str) -> None:
-        handler = TurnHandler(sqlite_store, clock, PLAYBOOK)
+        handler = TurnHandler(suite_store, clock, PLAYBOOK)
         barrier.wait()
         results.append(handler.handle_now(Event(f"race-{text}", Actor(chat.identity),
                                                 UserSaid(text))))
@@ -145,9 +145,9 @@ class GreetingPlaybook:
         return parts if ctx.person else StartDialog("registration", lead=(Text("first"),))
 
 
-def test_a_router_lead_comes_before_the_dialog(sqlite_store: SqlStore, clock) -> None:
-    chat = ChatHarness(seeded(sqlite_store, clock), clock)
-    chat.turns = TurnHandler(sqlite_store, clock, GreetingPlaybook())
+def test_a_router_lead_comes_before_the_dialog(suite_store: SqlStore, clock) -> None:
+    chat = ChatHarness(seeded(suite_store, clock), clock)
+    chat.turns = TurnHandler(suite_store, clock, GreetingPlaybook())
     chat.say("anything")
     assert chat.texts()[0] == "first"
     chat.expect_question("begin")

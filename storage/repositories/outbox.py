@@ -145,11 +145,13 @@ class SqlOutbox:
             attempts=OUTBOX.c.attempts - 1))
 
     def release_held(self, worker: str) -> int:
-        """Every row this worker still holds back to pending, due at once (shutting down)."""
+        """Every row this worker still holds back to pending, due at once (shutting down).
+        The attempt stays spent: a row still held when its round is over may have reached
+        the platform (cancelled mid-send, or its outcome not recorded because the database
+        went down), and only a retried row is looked for before it is posted again."""
         return self._conn.execute(update(OUTBOX).where(
             OUTBOX.c.lease_owner == worker, OUTBOX.c.status == "sending").values(
-            status="pending", lease_owner=None, lease_until=None,
-            attempts=OUTBOX.c.attempts - 1)).rowcount
+            status="pending", lease_owner=None, lease_until=None)).rowcount
 
     def forget(self, identities: Sequence[str]) -> None:
         """Deleting someone's data takes their queued and sent message copies too."""
