@@ -53,7 +53,8 @@ def export_my_data(ctx: ServiceContext) -> list[Part] | Refused:
 
 
 def delete_my_data(ctx: ServiceContext) -> list[Part] | Refused:
-    """Personal data goes; an anonymous row with a random pseudonym keeps counts right."""
+    """Personal data goes; an anonymous row with a random pseudonym keeps counts right
+    (attendance, evaluation scores, votes), and the audit trail names that row, not them."""
     person = ctx.person
     if person is None:
         return Refused("profile.not_registered")
@@ -64,6 +65,10 @@ def delete_my_data(ctx: ServiceContext) -> list[Part] | Refused:
     ctx.uow.rsvps.forget(person.id)
     ctx.uow.reminder_preferences.forget(person.id)
     ctx.uow.series_alerts.forget(person.id)
+    ctx.uow.evaluations.forget_comments(person.id)
+    ctx.uow.suggestions.forget_words(person.id)
+    ctx.uow.attendance.pseudonymise(identities, f"person:{person.id}")
+    ctx.uow.audit.pseudonymise(identities, f"person:{person.id}")
     ctx.uow.people.forget(person.id, secrets.token_hex(8), ctx.now)
     ctx.uow.outbox.forget(identities)
     for identity in identities:

@@ -41,6 +41,11 @@ class SqlAttendance:
         self._conn.execute(update(ATTENDANCE).where(ATTENDANCE.c.id == existing.id).values(**values))
         return True
 
+    def pseudonymise(self, markers: Sequence[str], as_marker: str) -> None:
+        if markers:
+            self._conn.execute(update(ATTENDANCE).where(ATTENDANCE.c.marked_by.in_(list(markers)))
+                               .values(marked_by=as_marker))
+
     def get(self, session_id: int, person_id: int) -> AttendanceRecord | None:
         row = self._conn.execute(select(ATTENDANCE).where(
             ATTENDANCE.c.session_id == session_id, ATTENDANCE.c.person_id == person_id)).first()
@@ -135,6 +140,10 @@ class SqlEvaluations:
             return True
         except IntegrityError:
             return False
+
+    def forget_comments(self, person_id: int) -> None:
+        self._conn.execute(update(EVALUATION).where(EVALUATION.c.person_id == person_id)
+                           .values(comment=None))
 
     def answered(self, session_id: int, person_id: int) -> bool:
         return self._conn.execute(select(EVALUATION.c.id).where(

@@ -126,6 +126,15 @@ class SqlSuggestions:
         assert found is not None
         return found
 
+    def forget_words(self, person_id: int) -> None:
+        rows = self._conn.execute(select(SUGGESTION.c.id, SUGGESTION.c.kind, SUGGESTION.c.content)
+                                  .where(SUGGESTION.c.person_id == person_id)).all()
+        for row in rows:
+            key = "title" if row.kind == "series" else "topic"
+            kept = {key: self._open(row.content).get(key, "")}
+            self._conn.execute(update(SUGGESTION).where(SUGGESTION.c.id == row.id)
+                               .values(content=self._seal(kept)))
+
     def get(self, suggestion_id: int) -> Suggestion | None:
         row = self._conn.execute(_WITH_NETWORK.where(SUGGESTION.c.id == suggestion_id)).first()
         return self._suggestion(row) if row else None

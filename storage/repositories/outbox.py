@@ -226,3 +226,8 @@ class SqlAudit:
                detail: dict[str, Any] | None = None) -> None:
         self._conn.execute(insert(AUDIT).values(at=at, actor=actor, action=action,
                                                 subject=subject, detail=detail or {}))
+
+    def pseudonymise(self, actors: Sequence[str], as_actor: str) -> None:
+        if actors:
+            self._conn.execute(update(AUDIT).where(AUDIT.c.actor.in_(list(actors)))
+                               .values(actor=as_actor))

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assistant.model import ConsentRecord, Membership, ParticipantRow, Person
@@ -80,8 +80,8 @@ class SqlPeople:
         self._conn.execute(update(PERSON).where(PERSON.c.id == person_id).values(
             full_name="", email="", profession="", organisation="", care_setting="",
             region="", country="", time_zone="UTC", deleted_at=at, pseudonym=pseudonym))
-        self._conn.execute(update(IDENTITY).where(IDENTITY.c.person_id == person_id)
-                           .values(person_id=None, address={}, language=None))
+        # The platform ids go too: someone who writes again is a stranger, met afresh.
+        self._conn.execute(delete(IDENTITY).where(IDENTITY.c.person_id == person_id))
 
     def get(self, person_id: int) -> Person | None:
         return self._by_id(person_id)
