@@ -10,6 +10,7 @@ from typing import Any
 from assistant.messages import File, Part, Text
 from assistant.model import Case
 from assistant.ports import UnitOfWork
+from assistant.runtime import DialogState
 from assistant.services.context import Refused, ServiceContext
 from assistant.services.sessions import give_up_places
 
@@ -19,11 +20,12 @@ def export_my_data(ctx: ServiceContext) -> list[Part] | Refused:
     if person is None:
         return Refused("profile.not_registered")
     uow = ctx.uow
+    identities = uow.people.identities(person.id)
     document = {
         "exported_at": ctx.now.isoformat(),
         "profile": person.profile(),
         "registered_at": person.registered_at.isoformat(),
-        "identities": uow.people.identities(person.id),
+        "identities": identities,
         "memberships": [{"network": m.network, "role": m.role, "status": m.status,
                          "since": m.since.isoformat()} for m in uow.memberships.of(person.id)],
         "session_places": [{"series": series_id, "status": status} for series_id, status
@@ -43,6 +45,18 @@ def export_my_data(ctx: ServiceContext) -> list[Part] | Refused:
                          "at": e.answered_at.isoformat()}
                         for e in uow.evaluations.of_person(person.id)],
         "cases": [_case(uow, record.case) for record in uow.cases.of_author(person.id)],
+        "conversations": [_conversation(state) for identity in identities
+                          for state in uow.conversations.all_of(identity)],
+        "reminder_preferences": asdict(uow.reminder_preferences.of([person.id])[person.id]),
+        "suggestions": [{"network": s.network, "kind": s.kind, "content": dict(s.content),
+                         "state": s.state, "at": s.created_at.isoformat()}
+                        for s in uow.suggestions.of_person(person.id)],
+        "poll_votes": [{"poll": poll_id, "choice": choice, "at": at.isoformat()}
+                       for poll_id, choice, at in uow.polls.votes_of_person(person.id)],
+        "opening_alerts": [{"series": series_id, "kind": kind, "at": at.isoformat()}
+                           for series_id, kind, at in uow.series_alerts.of_person(person.id)],
+        "invitations_shared": [{"code": code, "series": series_id, "at": at.isoformat()}
+                               for code, series_id, at in uow.invitations.of_person(person.id)],
     }
     uow.audit.record(ctx.now, ctx.actor.identity, "data.exported", f"person:{person.id}")
     content = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
@@ -75,6 +89,13 @@ def delete_my_data(ctx: ServiceContext) -> list[Part] | Refused:
         ctx.uow.conversations.delete_all(identity)
     ctx.uow.audit.record(ctx.now, "person:deleted", "data.deleted", f"person:{person.id}")
     return [Text(ctx.t("data.delete.done"))]
+
+
+def _conversation(state: DialogState) -> dict[str, Any]:
+    """A conversation under way or put aside (a case draft, a form half filled): the answers
+    so far."""
+    return {"conversation": state.dialog, "paused": state.paused,
+            "waiting_for": state.pending_step, "answers": dict(state.answers)}
 
 
 def _case(uow: UnitOfWork, case: Case) -> dict[str, Any]:

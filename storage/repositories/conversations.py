@@ -79,6 +79,11 @@ class SqlConversations:
     def delete_all(self, key: str) -> None:
         self._conn.execute(delete(STATE).where(STATE.c.conversation_key == key))
 
+    def all_of(self, key: str) -> list[DialogState]:
+        rows = self._conn.execute(select(STATE).where(STATE.c.conversation_key == key)
+                                  .order_by(STATE.c.id)).mappings()
+        return [self._state(row) for row in rows]
+
     def idle(self, dialog: str, before: datetime) -> list[IdleState]:
         rows = self._conn.execute(
             select(STATE).where(STATE.c.dialog == dialog, STATE.c.updated_at <= before)

@@ -88,6 +88,11 @@ class SqlSeriesAlerts:
             ALERT.c.series_id == series_id, ALERT.c.person_id == person_id,
             ALERT.c.kind == kind, ALERT.c.notified_at.is_(None))).first() is not None
 
+    def of_person(self, person_id: int) -> list[tuple[int, str, datetime]]:
+        rows = self._conn.execute(select(ALERT.c.series_id, ALERT.c.kind, ALERT.c.created_at)
+                                  .where(ALERT.c.person_id == person_id).order_by(ALERT.c.id))
+        return [(int(row.series_id), str(row.kind), row.created_at) for row in rows]
+
     def unsubscribe(self, series_id: int, person_id: int, kind: str) -> bool:
         return bool(self._conn.execute(delete(ALERT).where(
             ALERT.c.series_id == series_id, ALERT.c.person_id == person_id,
@@ -217,6 +222,11 @@ class SqlPolls:
             VOTE.c.poll_id == poll_id, VOTE.c.person_id == person_id)).scalar()
         return int(found) if found is not None else None
 
+    def votes_of_person(self, person_id: int) -> list[tuple[int, int, datetime]]:
+        rows = self._conn.execute(select(VOTE.c.poll_id, VOTE.c.choice, VOTE.c.at)
+                                  .where(VOTE.c.person_id == person_id).order_by(VOTE.c.id))
+        return [(int(row.poll_id), int(row.choice), row.at) for row in rows]
+
     def counts(self, poll_id: int) -> dict[int, int]:
         rows = self._conn.execute(select(VOTE.c.choice, func.count()).where(
             VOTE.c.poll_id == poll_id).group_by(VOTE.c.choice))
@@ -230,6 +240,13 @@ class SqlInvitations:
     def add(self, code: str, series_id: int, person_id: int, at: datetime) -> None:
         self._conn.execute(insert(INVITATION).values(code=code, series_id=series_id,
                                                      person_id=person_id, created_at=at))
+
+    def of_person(self, person_id: int) -> list[tuple[str, int, datetime]]:
+        rows = self._conn.execute(select(INVITATION.c.code, INVITATION.c.series_id,
+                                         INVITATION.c.created_at)
+                                  .where(INVITATION.c.person_id == person_id)
+                                  .order_by(INVITATION.c.created_at, INVITATION.c.code))
+        return [(str(row.code), int(row.series_id), row.created_at) for row in rows]
 
     def get(self, code: str) -> tuple[int, int] | None:
         """(series id, who shared it)."""
