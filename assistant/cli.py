@@ -25,7 +25,7 @@ from assistant.clock import Clock
 from assistant.config import Settings
 from assistant.i18n import translate
 from assistant.model import CASE_STATES, NETWORK_STATES, RECURRENCES, ROLES, SERIES_STATES, Series, Session
-from assistant.ports import UnitOfWork
+from assistant.ports import Unavailable, UnitOfWork
 from assistant.services.context import Refused
 from assistant.services.schedule import (
     Actor,
@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         return int(args.run(args) or 0)
     except (CommandError, MissingSecret) as refusal:
         print(f"error: {refusal}", file=sys.stderr)
+        return 1
+    except Unavailable:
+        print("error: the database cannot be used now (unreachable, full or read-only); "
+              "try again later", file=sys.stderr)
         return 1
 
 

@@ -29,7 +29,7 @@ from assistant.housekeeping import (
 from assistant.logs import new_request_id, request_scope
 from assistant.outbox import OutboxPump, PlatformNotifier, Sender
 from assistant.parsers import warm_up
-from assistant.ports import Notifier
+from assistant.ports import Notifier, Unavailable
 
 if TYPE_CHECKING:
     from adapters.slack.wiring import SlackFrontEnd
@@ -187,6 +187,9 @@ async def _tidy(core: App, every_seconds: float = 600.0) -> None:
             await asyncio.to_thread(forget_expired_downloads, core.store, core.clock)
             await asyncio.to_thread(care_for_drafts, core.store, core.clock)
             await asyncio.to_thread(remind_about_recommendations, core.store, core.clock)
+        except Unavailable:
+            log.warning("housekeeping waits for the database",
+                        extra={"event": "serve.housekeeping_unavailable"})
         except Exception:
             log.exception("housekeeping failed", extra={"event": "serve.housekeeping_failed"})
         await asyncio.sleep(every_seconds)

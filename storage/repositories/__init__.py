@@ -102,10 +102,13 @@ class SqlStore:
 
 
 def _unavailable(error: OperationalError | InterfaceError) -> bool:
+    # A full disk or a read-only file (SQLITE_FULL, SQLITE_READONLY) takes no write until
+    # someone makes room or fixes the permissions: like an outage, nothing was committed.
     message = str(error.orig).lower()
     return (isinstance(error, InterfaceError) or error.connection_invalidated
             or any(sign in message for sign in ("locked", "terminating connection",
-                                                 "server closed", "connection", "disk i/o")))
+                                                 "server closed", "connection", "disk i/o",
+                                                 "disk is full", "readonly database")))
 
 
 __all__ = ["SqlStore", "SqlUnitOfWork", "text_hash"]
