@@ -33,8 +33,11 @@ _TIME_LAYOUTS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S
                  "%m/%d/%y, %I:%M:%S %p", "%m/%d/%Y, %I:%M:%S %p", "%m/%d/%y, %H:%M:%S",
                  "%m/%d/%Y, %H:%M:%S")
 _SECTION = re.compile(r"(\d)\.\s*(summary|participants|in-meeting activities)", re.IGNORECASE)
-_DURATION = re.compile(r"(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?", re.IGNORECASE)
-_CLOCK_DURATION = re.compile(r"(\d+):(\d{2}):(\d{2})")
+# At most six digits a number: int() refuses strings of over 4,300 digits, and a duration
+# must fit a timedelta.
+_DURATION = re.compile(r"(?:(\d{1,6})\s*h)?\s*(?:(\d{1,6})\s*m(?:in)?)?\s*(?:(\d{1,6})\s*s)?",
+                       re.IGNORECASE)
+_CLOCK_DURATION = re.compile(r"(\d{1,6}):(\d{2}):(\d{2})")
 _TRAILING_NOTE = re.compile(r"\s*\([^()]*\)\s*$")  # "(Original Name)", "(Guest)", "(External)"
 _ZOOM_NAME = ("name (original name)", "name", "participant")
 _EMAIL = ("user email", "email")
@@ -81,6 +84,8 @@ def read_report(content: bytes, zone: str) -> Report:
     if isinstance(text, tuple):
         return Report("", (), (text,))
     rows = _rows(text)
+    if isinstance(rows, tuple):
+        return Report("", (), (rows,))
     if any(_SECTION.fullmatch(cells[0].strip()) for _, cells in rows if cells):
         return _teams(rows, tz)
     for at, (_, cells) in enumerate(rows):
@@ -199,8 +204,9 @@ def _teams_table(table: list[tuple[int, list[str]]], names: list[str], tz: zonei
                              "(expected like 1h 5m 3s)")
             else:
                 start, end = row.interval
-                row = _Row(line, row.name, row.email,
-                           (start, min(end, start + timedelta(seconds=seconds))))
+                if seconds < (end - start).total_seconds():  # never past the last leave:
+                    end = start + timedelta(seconds=seconds)  # no overflow near year 9999
+                row = _Row(line, row.name, row.email, (start, end))
         _sort(row, found, errors)
     return _report("teams", found, errors)
 
@@ -248,11 +254,14 @@ def _moment(text: str, tz: zoneinfo.ZoneInfo) -> datetime | str:
             parsed = datetime.fromisoformat(cleaned)
         except ValueError:
             return "expected like 06/12/2025 12:58:03 PM"
-    if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
-    local = parsed.replace(tzinfo=tz)
-    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != parsed:
-        return "the clocks skipped this time that day"
+    try:
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+        local = parsed.replace(tzinfo=tz)
+        if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != parsed:
+            return "the clocks skipped this time that day"
+    except OverflowError:  # 31/12/9999 in Toronto, 01/01/0001 in Tokyo: UTC cannot hold them
+        return "the date is out of range"
     if local.utcoffset() != local.replace(fold=1).utcoffset():
         return "the clocks passed this time twice that day: give it with its UTC offset"
     return local.astimezone(UTC)
@@ -317,15 +326,18 @@ def _text(content: bytes) -> str | RowError:
     return text if text.strip() else (0, "the file is empty")
 
 
-def _rows(text: str) -> list[tuple[int, list[str]]]:
+def _rows(text: str) -> list[tuple[int, list[str]]] | RowError:
     """(line, cells) for every row, [] for a blank one. TABs if the file has any, else commas
     (a Teams time holds a comma, so a comma file quotes it)."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if "\t" in text else ",")
     rows: list[tuple[int, list[str]]] = []
     previous = 0
-    for cells in reader:
-        line, previous = previous + 1, reader.line_num  # a quoted cell may span lines
-        rows.append((line, cells if any(cell.strip() for cell in cells) else []))
+    try:
+        for cells in reader:
+            line, previous = previous + 1, reader.line_num  # a quoted cell may span lines
+            rows.append((line, cells if any(cell.strip() for cell in cells) else []))
+    except csv.Error:  # a cell over csv's 128 KiB limit: usually a quote left open
+        return previous + 1, "a cell is longer than 128 KiB: is a quote left open?"
     return rows
 
 

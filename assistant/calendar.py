@@ -43,8 +43,10 @@ def series_calendar(series: Series, sessions: Sequence[Session], *,
     calendar = _calendar(method="PUBLISH")
     # NAME is RFC 7986; X-WR-CALNAME is what most calendars read. icalendar 7 writes both
     # for `calendar_name`, 6 only NAME.
-    calendar.add("name", series.title)
-    calendar.add("x-wr-calname", series.title)
+    # One line: icalendar writes these two unescaped, and a line break in a title raised.
+    name = " ".join(series.title.split())
+    calendar.add("name", name)
+    calendar.add("x-wr-calname", name)
     moment = _stamp(stamp)
     for session in sessions:
         calendar.add_component(_event(session, series, moment, language,

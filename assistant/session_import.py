@@ -18,9 +18,10 @@ import functools
 import io
 import re
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
 from urllib.parse import urlsplit
 
 from icalendar import Calendar, Component, vDDDTypes
@@ -105,10 +106,10 @@ def _read_csv(text: str, default_zone: str, default_duration: int) -> ImportResu
     # Header names hold no delimiters, so the header line tells (a tie means a comma).
     delimiter = excel[1] if excel else max((",", ";", "\t"), key=first_line.count)
     skip_separator_line = excel is not None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     columns: list[str] | None = None
     rows: list[SessionRow] = []
     errors: list[RowError] = []
+    reader = _Rows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), errors)
     previous = 0
     for cells in reader:
         line, previous = previous + 1, reader.line_num  # a quoted cell may span lines
@@ -135,6 +136,27 @@ def _read_csv(text: str, default_zone: str, default_duration: int) -> ImportResu
     if not rows and not errors:
         return _refused(0, "import.no_sessions")
     return ImportResult(rows=tuple(rows), errors=tuple(errors))
+
+
+class _Rows:
+    """csv.reader's rows until one it cannot read: a cell over its 128 KiB limit (usually an
+    unclosed quote swallowing the rest of the file) ends the file with a row error there."""
+
+    def __init__(self, reader: Any, errors: list[RowError]) -> None:
+        self._reader, self._errors = reader, errors
+
+    @property
+    def line_num(self) -> int:
+        return int(self._reader.line_num)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        read = 0
+        try:
+            for cells in self._reader:
+                read = self._reader.line_num
+                yield cells
+        except csv.Error:
+            self._errors.append(RowError(read + 1, "import.unrecognised"))
 
 
 def _column(name: str) -> str:
@@ -181,7 +203,8 @@ def _csv_session(values: Mapping[str, str], line: int, default_zone: str,
     duration = default_duration
     if values.get("duration"):
         text = values["duration"]
-        duration = int(text) if text.isascii() and text.isdigit() else 0
+        # Five digits at most: int() refuses a string of over 4,300 digits (ValueError).
+        duration = int(text) if text.isascii() and text.isdigit() and len(text) <= 5 else 0
         if not MIN_MINUTES <= duration <= MAX_MINUTES:
             refuse("import.bad_duration", value=text)
     join_url = values.get("join_url", "")
@@ -201,6 +224,9 @@ def _csv_session(values: Mapping[str, str], line: int, default_zone: str,
                    else starts_at + timedelta(minutes=duration))
     except _Refused as refusal:
         refuse(refusal.message, **refusal.details)
+        return errors
+    except OverflowError:  # 9999-12-31 in Toronto, 0001-01-01 in Tokyo: UTC cannot hold them
+        refuse("import.bad_date", value=values["date"])
         return errors
     minutes = int((ends_at - starts_at) / timedelta(minutes=1))
     if end is not None and values.get("duration") and minutes != duration:

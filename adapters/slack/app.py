@@ -138,13 +138,30 @@ async def retire_buttons(client: AsyncWebClient, body: dict[str, Any]) -> None:
     """Replace the buttons just used with what was chosen, so they cannot be pressed twice
     and the conversation reads as it happened. Cosmetic: the core already refuses a second
     press, so a failure here is only logged."""
+    try:
+        update = _retired(body)
+    except (AttributeError, TypeError, KeyError, IndexError):
+        # A payload not shaped like Slack's (the listener runs after the ack: it would
+        # only raise into Bolt's error log).
+        log.info("buttons not retired", extra={"event": "slack.retire_unreadable"})
+        return
+    if update is None:
+        return
+    try:
+        await client.chat_update(**update)
+    except SlackApiError:
+        log.info("buttons not retired", extra={"event": "slack.retire_failed"})
+
+
+def _retired(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The chat.update that retires the used buttons, or None when there is none to make."""
     message = body.get("message") or {}
     channel = (body.get("channel") or {}).get("id")
     chosen = (body.get("actions") or [{}])[0]
     if not message.get("ts") or not channel or not message.get("blocks"):
-        return
+        return None
     if not str(channel).startswith("D"):
-        return  # a channel's announcement: everyone reads it, nobody's choice shows there
+        return None  # a channel's announcement: everyone reads it, nobody's choice shows there
     label = (_button_label(message["blocks"], chosen.get("action_id"))
              or ((chosen.get("selected_option") or {}).get("text") or {}).get("text")
              or (chosen.get("text") or {}).get("text") or "")
@@ -156,11 +173,8 @@ async def retire_buttons(client: AsyncWebClient, body: dict[str, Any]) -> None:
               and (repeatable or block.get("block_id") != chosen.get("block_id"))]
     blocks.append({"type": "context", "block_id": CHOSEN_BLOCK, "elements": [
         {"type": "mrkdwn", "text": f"✓ {escape(label)}", "verbatim": True}]})
-    try:
-        await client.chat_update(channel=channel, ts=message["ts"], blocks=blocks,
-                                 text=message.get("text") or label)
-    except SlackApiError:
-        log.info("buttons not retired", extra={"event": "slack.retire_failed"})
+    return {"channel": channel, "ts": message["ts"], "blocks": blocks,
+            "text": message.get("text") or label}
 
 
 def _button_label(blocks: list[dict[str, Any]], action_id: object) -> str | None:

@@ -37,6 +37,17 @@ def decode(text: str) -> str:
     return unlinked.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A part of a payload Slack sends as an object. Anything else (a payload garbled on the
+    way, or signed by someone holding the secret) reads as empty, never raises."""
+    return value if isinstance(value, dict) else {}
+
+
+def _id(value: Any) -> str:
+    """A Slack id (team, user, channel): a string, or nothing."""
+    return value if isinstance(value, str) else ""
+
+
 def identity(team: str, user: str) -> Actor:
     return Actor(f"slack:{team}/{user}")
 
@@ -49,9 +60,9 @@ def channel_origin(team: str, channel: str) -> dict[str, Any]:
 
 def from_event(body: dict[str, Any], hints: Hints) -> Event | None:
     """An Events API callback, or None for events Spoke does not answer (bots, edits...)."""
-    event = body.get("event") or {}
-    team = str(body.get("team_id") or event.get("team") or "")
-    user = str(event.get("user") or "")
+    event = _object(body.get("event"))
+    team = _id(body.get("team_id")) or _id(event.get("team"))
+    user = _id(event.get("user"))
     kind = event.get("type")
     offered = _file_offered(event)
     if not team or not user or event.get("bot_id") or (event.get("subtype") and offered is None):
@@ -59,7 +70,7 @@ def from_event(body: dict[str, Any], hints: Hints) -> Event | None:
     address: dict[str, Any] = {"team": team, "user": user}
     action: Action
     if kind == "message" and event.get("channel_type") == "im":
-        address["channel"] = event.get("channel")
+        address["channel"] = _id(event.get("channel")) or None
         action = offered or UserSaid(decode(str(event.get("text") or "")))
     elif kind == "app_mention":
         # Answered in the direct-message channel: a channel never sees personal data.
@@ -70,7 +81,7 @@ def from_event(body: dict[str, Any], hints: Hints) -> Event | None:
             # the person's address, so nothing personal is ever posted there.
             address[ORIGIN] = channel_origin(team, channel)
     elif kind == "app_home_opened" and event.get("tab") == "home":
-        address["channel"] = event.get("channel")
+        address["channel"] = _id(event.get("channel")) or None
         action = HomeOpened()
     else:
         return None
@@ -90,11 +101,11 @@ def _file_offered(event: dict[str, Any]) -> FileOffered | None:
 def from_action(body: dict[str, Any], hints: Hints) -> Event | None:
     """A button press or a select choice; its value is the core's opaque reference."""
     team, user = _who(body)
-    actions = body.get("actions") or []
-    if not team or not user or not actions:
+    actions = body.get("actions")
+    if not team or not user or not isinstance(actions, list) or not actions:
         return None
-    chosen = actions[0]
-    ref = chosen.get("value") or (chosen.get("selected_option") or {}).get("value")
+    chosen = _object(actions[0])
+    ref = chosen.get("value") or _object(chosen.get("selected_option")).get("value")
     if not isinstance(ref, str) or not ref:
         return None
     address = _interaction_address(body, team, user)
@@ -104,13 +115,13 @@ def from_action(body: dict[str, Any], hints: Hints) -> Event | None:
 
 def from_view_submission(body: dict[str, Any], hints: Hints) -> Event | None:
     team, user = _who(body)
-    view = body.get("view") or {}
+    view = _object(body.get("view"))
     if not team or not user or view.get("callback_id") != "spoke_form":
         return None
     values: dict[str, str] = {}
-    for block_id, inputs in ((view.get("state") or {}).get("values") or {}).items():
-        value = (inputs.get("value") or {}).get("value")
-        values[str(block_id)] = "" if value is None else str(value)
+    for block_id, inputs in _object(_object(view.get("state")).get("values")).items():
+        value = _object(_object(inputs).get("value")).get("value")
+        values[str(block_id)] = value if isinstance(value, str) else ""
     address = _interaction_address(body, team, user)
     return Event(f"slack:view:{view.get('id')}:{view.get('hash')}", identity(team, user),
                  FormSubmitted(str(view.get("private_metadata") or ""), values), address, hints,
@@ -131,14 +142,14 @@ def from_command(body: dict[str, Any], hints: Hints) -> Event | None:
 
 
 def _who(body: dict[str, Any]) -> tuple[str, str]:
-    user = body.get("user") or {}
-    team = (body.get("team") or {}).get("id") or user.get("team_id") or ""
-    return str(team), str(user.get("id") or "")
+    user = _object(body.get("user"))
+    team = _id(_object(body.get("team")).get("id")) or _id(user.get("team_id"))
+    return team, _id(user.get("id"))
 
 
 def _interaction_address(body: dict[str, Any], team: str, user: str) -> dict[str, Any]:
     address: dict[str, Any] = {"team": team, "user": user}
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    channel = _object(body.get("channel")).get("id") or _object(body.get("container")).get("channel_id")
     if isinstance(channel, str) and channel.startswith("D"):
         address["channel"] = channel
     if body.get("trigger_id"):

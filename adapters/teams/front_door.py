@@ -42,14 +42,15 @@ class TeamsFrontDoor:
             return _refuse(401, "no_token")
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _refuse(413, "too_large")
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        body = await _read_body(request)
+        if body is None:
             return _refuse(413, "too_large")
         try:
-            activity = json.loads(body)
+            activity = json.loads(body, parse_constant=_not_json)
         except ValueError:
             return _refuse(400, "malformed")
-        if not isinstance(activity, dict) or not isinstance(activity.get("type"), str):
+        if not isinstance(activity, dict) or not isinstance(activity.get("type"), str) \
+                or not _shaped(activity):
             return _refuse(400, "not_an_activity")
         if self._auth is not None:
             try:
@@ -76,11 +77,45 @@ class TeamsFrontDoor:
         return web.Response(status=200)
 
 
+def _not_json(constant: str) -> float:
+    """NaN and Infinity, which Python's json reads and JSON has not: stored in an address,
+    one made every later turn of that person fail ("malformed JSON" in the database)."""
+    raise ValueError(constant)
+
+
+def _shaped(activity: dict[str, Any]) -> bool:
+    """What the token check reads (tenant, channel, serviceUrl) in the types Teams sends:
+    a list where the tenant id goes raised TypeError in the allow-list lookup (a 500)."""
+    data, conversation = activity.get("channelData"), activity.get("conversation")
+    parts = (data, conversation, activity.get("from"), activity.get("recipient"))
+    if not all(part is None or isinstance(part, dict) for part in parts):
+        return False
+    tenant = (data or {}).get("tenant")
+    if tenant is not None and not isinstance(tenant, dict):
+        return False
+    ids = ((tenant or {}).get("id"), (conversation or {}).get("tenantId"),
+           activity.get("channelId"), activity.get("serviceUrl"))
+    return all(value is None or isinstance(value, str) for value in ids)
+
+
 def _loopback(remote: str | None) -> bool:
     try:
         return remote is not None and ipaddress.ip_address(remote).is_loopback
     except ValueError:
         return False
+
+
+async def _read_body(request: web.Request) -> bytes | None:
+    """The whole body, or None past MAX_BODY (the rest is never read). One read() returns
+    what has arrived so far, not the body: a body in several TCP segments was cut short."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+    return b"".join(chunks)
 
 
 def _refuse(status: int, reason: str) -> web.Response:

@@ -51,7 +51,7 @@ def translate(activity: dict[str, Any], hints: Hints) -> Incoming | None:
     activity_id = activity.get("id")
     tenant = tenant_of(activity)
     sender = activity.get("from") or {}
-    aad = sender.get("aadObjectId")
+    aad = _text(sender.get("aadObjectId"))
     if not tenant or not aad or not isinstance(activity_id, str) or not activity_id:
         return None
     personal = (activity.get("conversation") or {}).get("conversationType", "personal") == "personal"
@@ -161,9 +161,16 @@ def conversation_reference(activity: dict[str, Any]) -> dict[str, Any]:
 
 
 def hints_from(activity: dict[str, Any], member: dict[str, Any] | None) -> Hints:
-    """The activity's name, zone and locale, and the member's e-mail: offered, then confirmed."""
+    """The activity's name, zone and locale, and the member's e-mail: offered, then confirmed.
+    Only strings: `"locale": true` failed the turn, and its apology too."""
     member = member or {}
-    email = member.get("email") or member.get("userPrincipalName")
-    return Hints(display_name=(activity.get("from") or {}).get("name") or member.get("name"),
-                 email=email if isinstance(email, str) and "@" in email else None,
-                 time_zone=activity.get("localTimezone"), language=activity.get("locale"))
+    email = _text(member.get("email")) or _text(member.get("userPrincipalName"))
+    name = _text((activity.get("from") or {}).get("name")) or _text(member.get("name"))
+    return Hints(display_name=name or None, email=email if "@" in email else None,
+                 time_zone=_text(activity.get("localTimezone")) or None,
+                 language=_text(activity.get("locale")) or None)
+
+
+def _text(value: Any) -> str:
+    """A field Teams sends as a string; anything else reads as empty."""
+    return value if isinstance(value, str) else ""

@@ -122,6 +122,14 @@ def session_start(text: str, ctx: ParseContext) -> Valid[str] | Invalid:
     if (parsed.hour, parsed.minute) != _hour_minute(times[0]):
         return Invalid("parsers.when.unclear")
 
+    if not ctx.now.year - 1 <= parsed.year <= ctx.now.year + YEARS_AHEAD + 1:
+        # Refused before converting: 31 December 9999 in Toronto or 1 January 0001 in Tokyo
+        # is a moment UTC cannot hold (OverflowError).
+        far = {"date": _shown(parsed, language, "date"), "time": _shown(parsed, language, "time"),
+               "zone": zone}
+        if parsed < wall_now:
+            return Invalid("parsers.when.past", far)
+        return Invalid("parsers.when.too_far", {**far, "years": YEARS_AHEAD})
     local = parsed.replace(tzinfo=tz)  # in the autumn's repeated hour, the first one (fold=0)
     starts = local.astimezone(UTC)
     if starts.astimezone(tz).replace(tzinfo=None) != parsed:

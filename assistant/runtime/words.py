@@ -23,6 +23,10 @@ def fold(text: str) -> str:
     """Case- and accent-insensitive form for matching: "Réseaux " -> "reseaux"."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if not plain.isascii():
+        # "٣", "３" and "፫" are the digit 3 (a button's number); "፩" and "²" pass isdigit()
+        # but int() refuses them, so every digit is made ASCII here.
+        plain = "".join(str(unicodedata.digit(ch)) if ch.isdigit() else ch for ch in plain)
     plain = plain.replace("’", "'")
     return re.sub(r"\s+", " ", plain).strip(" .!")
 
