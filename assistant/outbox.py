@@ -67,12 +67,20 @@ class Sender:
         last_start = now + self._lease - min(SEND_TIMEOUT, self._lease / 2)
         outcomes = await asyncio.gather(*(self._send_in_order(queue, last_start)
                                           for queue in by_reader.values()))
-        results = [result for outcome in outcomes for result in outcome]
+        return taken, await self._settle([result for outcome in outcomes for result in outcome])
+
+    async def send_ready(self, messages: Sequence[Outgoing]) -> int:
+        """Post one reader's messages that a turn wrote already claimed for this sender, in
+        order, and record what happened (a failed one waits in the outbox like any other)."""
+        last_start = self._clock.now() + self._lease - min(SEND_TIMEOUT, self._lease / 2)
+        return await self._settle(await self._send_in_order(list(messages), last_start))
+
+    async def _settle(self, results: list[tuple[Outgoing, SendResult | None]]) -> int:
         await asyncio.to_thread(self._record, results)
         for watcher in self._watchers:
             for _, result in results:
                 watcher(_result_name(result))
-        return taken, sum(1 for _, result in results if isinstance(result, Sent))
+        return sum(1 for _, result in results if isinstance(result, Sent))
 
     def _claim(self, now: datetime, batch: int) -> tuple[int, list[Outgoing]]:
         """(rows claimed, the messages to send): composing may drop some of the claimed."""
@@ -85,6 +93,18 @@ class Sender:
 
     def now(self) -> datetime:
         return self._clock.now()
+
+    async def take_over_reader(self) -> int:
+        """A sender for one reader alone (the terminal) takes back what a previous one left
+        half-sent when it died, so the reader's messages need not wait for its lease."""
+        if self._identity is None:
+            return 0
+
+        def release(identity: str) -> int:
+            with self._store.transaction() as uow:
+                return uow.outbox.release_reader(identity)
+
+        return await asyncio.to_thread(release, self._identity)
 
     async def release_held(self) -> int:
         """Hand back every row this sender still holds (shutting down): the other replicas,
@@ -176,6 +196,52 @@ class Sender:
         return timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling))
 
 
+class ReadyReplies:
+    """Posts the replies a turn claimed for this server as soon as the turn is over: no wait
+    for the pump's next round, nor a claim. One reader's replies go in the order of their
+    turns; anything not sent is left to the pump (woken), which retries it in its time."""
+
+    def __init__(self, sender: Sender, wake_pump: Callable[[], None]) -> None:
+        self._sender = sender
+        self._wake_pump = wake_pump
+        self._last: dict[str, asyncio.Task[None]] = {}  # each reader's latest posting
+        self.posting: set[asyncio.Task[None]] = set()
+
+    def post(self, ready: Sequence[Outgoing]) -> None:
+        identity = ready[0].identity
+        task = asyncio.create_task(self._post(self._last.get(identity), ready))
+        self._last[identity] = task
+        self.posting.add(task)
+        task.add_done_callback(lambda done: self._done(identity, done))
+
+    async def finish(self, grace_seconds: float) -> None:
+        """Lets the postings under way end (a server stopping); rows still held after that
+        go back to pending with the sender's other rows."""
+        if self.posting:
+            await asyncio.wait(set(self.posting), timeout=grace_seconds)
+
+    async def _post(self, before: asyncio.Task[None] | None, ready: Sequence[Outgoing]) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            sent = await self._sender.send_ready(ready)
+        except Unavailable:
+            # Posted, but the database went down before it heard: the rows stay claimed until
+            # their lease ends, then the pump retakes them (and looks before posting again).
+            log.warning("replies not recorded", extra={"event": "outbox.ready_unrecorded"})
+            return
+        except Exception:
+            log.exception("replies not recorded", extra={"event": "outbox.ready_failed"})
+            return
+        if sent < len(ready):
+            self._wake_pump()
+
+    def _done(self, identity: str, task: asyncio.Task[None]) -> None:
+        self.posting.discard(task)
+        if self._last.get(identity) is task:
+            del self._last[identity]
+
+
 class PlatformNotifier:
     """Hands each message to the notifier of its identity's platform (`slack:...`)."""
 
@@ -232,6 +298,7 @@ class OutboxPump:
         hands back every row still claimed."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)  # type: ignore[attr-defined]
+            self._scheduler = None  # stopping twice (a test, then the server) is harmless
         self._stopping = True
         self._wake.set()
         if self._task is not None:

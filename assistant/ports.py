@@ -161,6 +161,15 @@ class Planned:
 class Outbox(Protocol):
     def add(self, identity: str, address: dict[str, Any], reply: Reply, dedupe_key: str,
             due_at: datetime) -> None: ...
+    def add_leased(self, identity: str, address: dict[str, Any], reply: Reply, dedupe_key: str,
+                   due_at: datetime, worker: str, lease_until: datetime) -> int:
+        """Add a row already claimed by `worker` (a turn's reply its server sends at once);
+        returns its id."""
+        ...
+    def waiting(self, identity: str, now: datetime, worker: str) -> bool:
+        """Whether a message to this reader is due but unsent, or being sent by another
+        worker: a new one must queue behind it."""
+        ...
     def claim(self, worker: str, now: datetime, lease_until: datetime, batch: int,
               identity: str | None = None,
               platforms: Sequence[str] | None = None) -> list[Outgoing]:
@@ -177,6 +186,10 @@ class Outbox(Protocol):
     def give_up(self, row_id: int, status: str, code: str, worker: str | None = None) -> None: ...
     def release(self, row_id: int, not_before: datetime, worker: str | None = None) -> None:
         """Back to pending without spending an attempt: it waited behind another message."""
+        ...
+    def release_reader(self, identity: str) -> int:
+        """Every row of this reader being sent back to pending: for a sender that is the only
+        one for its reader (the terminal), rows still held at its start are from one that died."""
         ...
     def release_held(self, worker: str) -> int:
         """All this worker's leased rows back to pending at once: a replica shutting down

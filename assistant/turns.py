@@ -13,13 +13,14 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Protocol
 
 from assistant import runtime
 from assistant.clock import Clock
 from assistant.events import Event, HomeOpened, UserChose
 from assistant.i18n import Translator, normalise_language
-from assistant.messages import Part, Reply, Text
+from assistant.messages import Outgoing, Part, Reply, Text
 from assistant.model import ConsentRecord
 from assistant.ports import Arrival, StaleState, Store, Unavailable, UnitOfWork
 from assistant.runtime import Dialog, DialogState, Directory, Reopen, StepContext
@@ -72,6 +73,14 @@ class TurnResult:
     incident: str | None = None
     # A submitted form's field errors, for the front-end to show on the form itself.
     form_errors: dict[str, str] | None = None
+    # The replies already claimed for this server's sender, to post at once (in order);
+    # empty when they wait in the outbox for the pump.
+    ready: tuple[Outgoing, ...] = ()
+
+
+# What a front end calls with each turn's result: the server posts what is ready and wakes
+# the outbox pump for the rest.
+AfterTurn = Callable[[TurnResult], None]
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,13 @@ class TurnHandler:
         self._playbook = playbook
         self._database_down = False  # learnt from the last turn; cleared by the next success
         self._watchers: list[Callable[[str, float], None]] = []
+        self._direct: tuple[str, timedelta] | None = None
+
+    def send_replies_directly(self, worker: str, lease: timedelta) -> None:
+        """A server's sender posts a turn's replies itself, right after the turn, instead of
+        waking the pump to claim them: the rows are written already claimed by `worker`.
+        Without it (the terminal, the tests) replies wait in the outbox as pending rows."""
+        self._direct = (worker, lease)
 
     def watch(self, watcher: Callable[[str, float], None]) -> None:
         """Told each turn's outcome ("ok", "duplicate", "failed") and seconds (metrics)."""
@@ -132,8 +148,8 @@ class TurnHandler:
                     if not uow.processed.add(event.delivery_id, self._clock.now()):
                         return TurnResult(duplicate=True)
                     said = self._turn(uow, event)
-                    self._queue(uow, event, said.replies)
-                return TurnResult(tuple(said.replies), form_errors=said.form_errors)
+                    ready = self._queue(uow, event, said.replies)
+                return TurnResult(tuple(said.replies), form_errors=said.form_errors, ready=ready)
             except StaleState:
                 # Another device answered this conversation meanwhile: rerun on its state.
                 continue
@@ -247,10 +263,20 @@ class TurnHandler:
         return StepContext(t=ctx.t, time_zone=zone, now=ctx.now, hints=ctx.hints,
                            directory=ctx.directory, answers={}, capabilities=ctx.capabilities)
 
-    def _queue(self, uow: UnitOfWork, event: Event, replies: Sequence[Reply]) -> None:
-        for position, reply in enumerate(replies):
-            uow.outbox.add(event.actor.identity, event.address, reply,
-                           f"reply:{event.delivery_id}:{position}", self._clock.now())
+    def _queue(self, uow: UnitOfWork, event: Event,
+               replies: Sequence[Reply]) -> tuple[Outgoing, ...]:
+        now, identity = self._clock.now(), event.actor.identity
+        keys = [f"reply:{event.delivery_id}:{position}" for position in range(len(replies))]
+        if (self._direct is None or not replies
+                or uow.outbox.waiting(identity, now, self._direct[0])):
+            for key, reply in zip(keys, replies, strict=True):
+                uow.outbox.add(identity, event.address, reply, key, now)
+            return ()
+        worker, lease = self._direct
+        return tuple(Outgoing(uow.outbox.add_leased(identity, event.address, reply, key, now,
+                                                    worker, now + lease),
+                              identity, dict(event.address), reply)
+                     for key, reply in zip(keys, replies, strict=True))
 
     def _apologise(self, event: Event, incident: str) -> TurnResult:
         """Store a translated apology (once per delivery) and the pending question; the
@@ -264,8 +290,8 @@ class TurnHandler:
                 parts: list[Part] = [Text(Translator(language)("runtime.apology", ref=incident))]
                 parts += self._pending_question(uow, event)
                 reply = Reply(tuple(parts))
-                self._queue(uow, event, [reply])
-            return TurnResult((reply,), incident=incident)
+                ready = self._queue(uow, event, [reply])
+            return TurnResult((reply,), incident=incident, ready=ready)
         except Exception:
             log.exception("apology failed", extra={"event": "turn.apology_failed",
                                                    "incident": incident})

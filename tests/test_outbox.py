@@ -137,9 +137,32 @@ def test_a_row_held_back_by_not_before_waits_for_it(store_on, clock):
 def test_a_claim_respects_the_batch_size_in_due_order(store_on, clock):
     for minute in range(5):
         queue(store_on, f"m{minute}", clock.now() - timedelta(minutes=10 - minute))
-    assert texts(claim(store_on, clock.now(), batch=2)) == ["m0", "m1"]
-    assert texts(claim(store_on, clock.now(), batch=2)) == ["m2", "m3"]
-    assert texts(claim(store_on, clock.now(), batch=2)) == ["m4"]
+    for expected in (["m0", "m1"], ["m2", "m3"], ["m4"]):
+        claimed = claim(store_on, clock.now(), batch=2)
+        assert texts(claimed) == expected
+        with store_on.transaction() as uow:
+            uow.outbox.sent([m.id for m in claimed], clock.now())
+
+
+def test_a_readers_later_message_waits_while_an_earlier_one_is_being_sent(store_on, clock):
+    """Another replica (or this server's poster) is sending m0: m1 is not taken until it is
+    done, or nobody could say which the reader sees first. Other readers are not held up."""
+    queue(store_on, "m0", clock.now() - timedelta(minutes=2))
+    [m0] = claim(store_on, clock.now(), worker="replica-a", batch=1)
+    queue(store_on, "m1", clock.now() - timedelta(minutes=1))
+    queue(store_on, "to ben", clock.now(), identity=BEN)
+    assert texts(claim(store_on, clock.now(), worker="replica-b")) == ["to ben"]
+    with store_on.transaction() as uow:
+        uow.outbox.sent([m0.id], clock.now())
+    assert texts(claim(store_on, clock.now(), worker="replica-b")) == ["m1"]
+
+
+def test_a_dead_senders_row_no_longer_holds_the_readers_next_message(store_on, clock):
+    queue(store_on, "m0", clock.now() - timedelta(minutes=2))
+    claim(store_on, clock.now(), worker="replica-a", batch=1)  # then replica-a dies
+    queue(store_on, "m1", clock.now() - timedelta(minutes=1))
+    # Once the lease is over, both go, in order, to whoever claims.
+    assert texts(claim(store_on, clock.now() + LEASE + timedelta(seconds=1))) == ["m0", "m1"]
 
 
 def test_claimed_rows_are_leased_and_not_claimed_again_until_the_lease_ends(store_on, clock):
@@ -251,8 +274,8 @@ async def test_two_workers_never_claim_the_same_row(store_on, clock):
     for round_number in range(5):  # a race can go either way: give it several chances
         now = clock.advance(seconds=1)  # earlier rounds' leases still hold
         with store_on.transaction() as uow:
-            for n in range(120):
-                uow.outbox.add(AMIRA, ADDRESSES[AMIRA], saying(f"reminder {n}"),
+            for n in range(120):  # 120 new readers: a reader's next message waits for the last
+                uow.outbox.add(f"slack:T1/R{round_number}x{n}", {"channel": f"D{n}"}, saying(f"reminder {n}"),
                                f"reminder:{round_number}:{n}", now - timedelta(seconds=n))
         batches = await asyncio.gather(*(asyncio.to_thread(claim, store_on, now, worker, 100)
                                          for worker in ("w1", "w2")))

@@ -77,6 +77,7 @@ async def chat(app: App, user: str, language: str | None, stdin: TextIO, out: Te
         await sender.deliver_due()
 
     forget_old_deliveries(app.store, app.clock)
+    await sender.take_over_reader()  # a chat killed mid-message: it is shown again
     await turn(ConversationStarted())
     pump: OutboxPump | None = None
     if interactive:

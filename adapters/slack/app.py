@@ -23,10 +23,9 @@ from adapters.slack.profiles import SlackProfiles
 from adapters.slack.render import ACTION_PREFIX, escape
 from assistant.events import Event, Hints
 from assistant.ports import Unavailable
-from assistant.turns import TurnHandler
+from assistant.turns import AfterTurn, TurnHandler
 
 log = logging.getLogger(__name__)
-Wake = Callable[[], None]
 RETRY_FIRST, RETRY_LONGEST, RETRY_TIMES = 0.2, 30.0, 40  # about fifteen minutes in all
 
 
@@ -55,7 +54,7 @@ class Acknowledged:
                       extra={"event": "slack.events_lost", "count": lost})
 
 
-def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfiles, wake: Wake,
+def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfiles, wake: AfterTurn,
                bot_user_id: str | None = None,
                acknowledged: Acknowledged | None = None) -> AsyncApp:
     async def authorize(**_: Any) -> AuthorizeResult:
@@ -77,8 +76,7 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
         for _ in range(RETRY_TIMES):
             await asyncio.sleep(delay)
             try:
-                await turns.handle(event)
-                wake()
+                wake(await turns.handle(event))
                 return
             except Unavailable:
                 delay = min(delay * 2, RETRY_LONGEST)
@@ -97,7 +95,7 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
         except Unavailable:
             work.track(asyncio.create_task(hold(event)), work.held)
             return None
-        wake()
+        wake(result)
         return result
 
     async def on_event(body: dict[str, Any]) -> None:

@@ -8,13 +8,13 @@ import aiohttp
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.app import Acknowledged, Wake, build_bolt
+from adapters.slack.app import Acknowledged, build_bolt
 from adapters.slack.config import SlackSettings
 from adapters.slack.front_door import SlackFrontDoor
 from adapters.slack.notifier import SlackNotifier
 from adapters.slack.profiles import SlackProfiles
 from assistant.clock import Clock
-from assistant.turns import TurnHandler
+from assistant.turns import AfterTurn, TurnHandler
 
 
 @dataclass
@@ -33,7 +33,8 @@ class SlackFrontEnd:
         await self.session.close()
 
 
-def build_slack(settings: SlackSettings, turns: TurnHandler, clock: Clock, wake: Wake) -> SlackFrontEnd:
+def build_slack(settings: SlackSettings, turns: TurnHandler, clock: Clock,
+                wake: AfterTurn) -> SlackFrontEnd:
     """Call inside the running event loop: the shared aiohttp session belongs to it."""
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
     client = AsyncWebClient(token=settings.bot_token.value, base_url=settings.api_url,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +18,7 @@ from adapters.teams.auth import InboundAuth, Refused
 from adapters.teams.profiles import TeamsProfiles
 from adapters.teams.translate import hints_from, translate
 from assistant.ports import Unavailable
-from assistant.turns import TurnHandler
+from assistant.turns import AfterTurn, TurnHandler
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
@@ -28,7 +27,7 @@ INVOKE_OK = {"statusCode": 200, "type": "application/vnd.microsoft.activity.mess
 
 class TeamsFrontDoor:
     def __init__(self, auth: InboundAuth | None, turns: TurnHandler, profiles: TeamsProfiles,
-                 wake: Callable[[], None]) -> None:
+                 wake: AfterTurn) -> None:
         self._auth = auth  # None only under SPOKE_TEAMS_INSECURE_DEV, for loopback callers
         self._turns = turns
         self._profiles = profiles
@@ -68,10 +67,10 @@ class TeamsFrontDoor:
         if incoming is None:
             return web.Response(status=200)
         try:
-            await self._turns.handle(incoming.event)
+            result = await self._turns.handle(incoming.event)
         except Unavailable:
             return _refuse(503, "database_unavailable")  # Teams sends it again; nothing lost
-        self._wake()
+        self._wake(result)
         if incoming.invoke:
             return web.json_response(INVOKE_OK)
         return web.Response(status=200)

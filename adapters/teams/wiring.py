@@ -15,7 +15,7 @@ from adapters.teams.notifier import BotConnector, TeamsNotifier
 from adapters.teams.profiles import TeamsProfiles
 from assistant.clock import Clock
 from assistant.messages import File
-from assistant.turns import TurnHandler
+from assistant.turns import AfterTurn, TurnHandler
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class TeamsFrontEnd:
 
 
 def build_teams(settings: TeamsSettings, turns: TurnHandler, clock: Clock,
-                wake: Callable[[], None],
+                wake: AfterTurn,
                 file_links: Callable[[File], str] | None = None) -> TeamsFrontEnd:
     """Call inside the running event loop: the shared aiohttp session belongs to it."""
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))

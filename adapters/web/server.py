@@ -27,9 +27,10 @@ from assistant.housekeeping import (
     remind_about_recommendations,
 )
 from assistant.logs import new_request_id, request_scope
-from assistant.outbox import OutboxPump, PlatformNotifier, Sender
+from assistant.outbox import OutboxPump, PlatformNotifier, ReadyReplies, Sender
 from assistant.parsers import warm_up
 from assistant.ports import Notifier, Unavailable
+from assistant.turns import TurnResult
 
 if TYPE_CHECKING:
     from adapters.slack.wiring import SlackFrontEnd
@@ -49,6 +50,7 @@ class Serving:
 
     pump: OutboxPump | None = None
     sender: Sender | None = None
+    replies: ReadyReplies | None = None
     slack: SlackFrontEnd | None = None
     teams: TeamsFrontEnd | None = None
     platforms: tuple[str, ...] = field(default_factory=tuple)
@@ -67,8 +69,11 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         notifiers: dict[str, Notifier] = {}
 
-        def wake() -> None:  # the front doors exist before the pump they wake
-            if serving.pump is not None:
+        def after_turn(result: TurnResult) -> None:
+            """The front doors exist before the pump and the poster they hand results to."""
+            if result.ready and serving.replies is not None:
+                serving.replies.post(result.ready)
+            elif serving.pump is not None:
                 serving.pump.wake()
 
         # Each platform's SDK is imported only when that platform is configured (botbuilder
@@ -76,22 +81,27 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         if slack_settings is not None:
             from adapters.slack.wiring import build_slack
 
-            serving.slack = build_slack(slack_settings, core.turns, core.clock, wake)
+            serving.slack = build_slack(slack_settings, core.turns, core.clock, after_turn)
             notifiers["slack"] = serving.slack.notifier
         if teams_settings is not None:
             from adapters.teams.wiring import build_teams
 
-            serving.teams = build_teams(teams_settings, core.turns, core.clock, wake,
+            serving.teams = build_teams(teams_settings, core.turns, core.clock, after_turn,
                                         links.offer if links else None)
             notifiers["teams"] = serving.teams.notifier
         router = PlatformNotifier(notifiers)
         serving.platforms = router.platforms
-        sender = Sender(core.store, router, core.clock, worker=f"{socket.gethostname()}-{os.getpid()}",
-                        platforms=router.platforms,
-                        lease=timedelta(seconds=core.settings.outbox_lease_seconds))
+        worker = f"{socket.gethostname()}-{os.getpid()}"
+        lease = timedelta(seconds=core.settings.outbox_lease_seconds)
+        sender = Sender(core.store, router, core.clock, worker=worker, platforms=router.platforms,
+                        lease=lease)
         sender.watch(metrics.delivery)
         serving.sender = sender
         serving.pump = OutboxPump(sender, tick_seconds=tick_seconds or core.settings.outbox_tick_seconds)
+        serving.replies = ReadyReplies(sender, serving.pump.wake)
+        # A turn's replies go out as soon as it ends (measured: the pump's rounds made them
+        # wait for one another); reminders and retries stay with the pump.
+        core.turns.send_replies_directly(worker, lease)
         await serving.pump.start()
         # Build the time-zone city index now, in a thread, not at someone's first answer.
         warming = asyncio.create_task(_warm_up(), name="warm-up")
@@ -105,6 +115,7 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
         tidying.cancel()
         if serving.slack is not None:
             await serving.slack.finish(SHUTDOWN_STAGE_SECONDS)
+        await serving.replies.finish(SHUTDOWN_STAGE_SECONDS)
         await serving.pump.stop(grace_seconds=SHUTDOWN_STAGE_SECONDS)
         log.info("stopped", extra={"event": "serve.stopped"})
         if serving.slack is not None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assistant.messages import File, Outgoing, Reply, reply_from_json, reply_to_json
@@ -41,6 +41,18 @@ class SqlOutbox:
             "payload": self._seal(reply_to_json(reply)), "status": "pending", "due_at": due_at,
             "created_at": due_at})
 
+    def add_leased(self, identity: str, address: dict[str, Any], reply: Reply, dedupe_key: str,
+                   due_at: datetime, worker: str, lease_until: datetime) -> int:
+        return int(self._conn.execute(_ADD.returning(OUTBOX.c.id), {
+            "dedupe_key": dedupe_key, "identity": identity, "address": address,
+            "payload": self._seal(reply_to_json(reply)), "status": "sending", "due_at": due_at,
+            "created_at": due_at, "lease_owner": worker, "lease_until": lease_until,
+            "attempts": 1}).scalar_one())
+
+    def waiting(self, identity: str, now: datetime, worker: str) -> bool:
+        return self._conn.execute(_WAITING, {"identity": identity, "now": now,
+                                             "worker": worker}).first() is not None
+
     def claim(self, worker: str, now: datetime, lease_until: datetime, batch: int,
               identity: str | None = None,
               platforms: Sequence[str] | None = None) -> list[Outgoing]:
@@ -52,6 +64,11 @@ class SqlOutbox:
                .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(batch))
         if identity is not None:
             due = due.where(OUTBOX.c.identity == identity)
+        # A reader's earlier message still being sent (a turn's reply its server is posting)
+        # goes first: nobody reads an answer before its question.
+        due = due.where(~exists().where(
+            _EARLIER.c.identity == OUTBOX.c.identity, _EARLIER.c.id < OUTBOX.c.id,
+            _EARLIER.c.status == "sending", _EARLIER.c.lease_until >= now))
         if platforms is not None:
             due = due.where(or_(*(OUTBOX.c.identity.startswith(f"{p}:", autoescape=True)
                                   for p in platforms)))
@@ -144,6 +161,11 @@ class SqlOutbox:
             status="pending", not_before=not_before, lease_owner=None, lease_until=None,
             attempts=OUTBOX.c.attempts - 1))
 
+    def release_reader(self, identity: str) -> int:
+        return self._conn.execute(update(OUTBOX).where(
+            OUTBOX.c.identity == identity, OUTBOX.c.status == "sending").values(
+            status="pending", lease_owner=None, lease_until=None)).rowcount
+
     def release_held(self, worker: str) -> int:
         """Every row this worker still holds back to pending, due at once (shutting down).
         The attempt stays spent: a row still held when its round is over may have reached
@@ -195,6 +217,11 @@ def _plan_statement(dialect: str) -> Any:
 _REF = update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id")).values(
     platform_ref=bindparam("ref"))
 _ADD = insert(OUTBOX)  # executed with parameters, so its compiled form is cached
+_WAITING = select(OUTBOX.c.id).where(
+    OUTBOX.c.identity == bindparam("identity"),
+    or_(and_(OUTBOX.c.status == "sending", OUTBOX.c.lease_owner != bindparam("worker")),
+        and_(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= bindparam("now")))).limit(1)
+_EARLIER = OUTBOX.alias("earlier")
 _SENT = (update(OUTBOX).where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
          .values(status="sent", sent_at=bindparam("sent_at"), lease_owner=None, lease_until=None))
 
