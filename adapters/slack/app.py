@@ -1,8 +1,12 @@
 """The slack-bolt listeners: acknowledge, translate, hand the event to the turn handler.
 
-Events are acknowledged by Bolt before the listener runs; buttons and commands ack first;
-a modal submission runs its turn before acknowledging, because field errors must travel in
-the acknowledgement itself (`response_action: errors`), and a turn takes milliseconds.
+An Events API event (what people type) is answered only once its turn is committed: a server
+killed before that never answered, so Slack sends the event again to another replica (and the
+turn's dedupe keeps it to one effect); during a database outage the answer is 503, and Slack
+sends it again later. Buttons and commands are acknowledged first and run after (Slack shows
+the presser an error if they are not acknowledged in 3 s, so a lost click is seen and pressed
+again). A modal submission runs its turn before acknowledging, because field errors must travel
+in the acknowledgement itself (`response_action: errors`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -30,8 +35,8 @@ RETRY_FIRST, RETRY_LONGEST, RETRY_TIMES = 0.2, 30.0, 40  # about fifteen minutes
 
 
 class Acknowledged:
-    """The turns Slack was told are received and that have not finished: a server shutting
-    down waits for them, or they would be lost (Slack does not send an acknowledged event
+    """The presses and commands Slack was told are received whose turns have not finished: a
+    server shutting down waits for them, or they would be lost (Slack does not send them
     again)."""
 
     def __init__(self) -> None:
@@ -62,12 +67,12 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
         return AuthorizeResult(enterprise_id=None, team_id=None, bot_token=client.token,
                                bot_user_id=bot_user_id, bot_id=None)
 
-    # Slack gets its answer first and the turn runs after it (bench/slack.py: running the
-    # turn first tripled ack p99 under load). An event acknowledged just as the database
-    # went down is held and tried again until it comes back; meanwhile the front door
-    # answers 503, so Slack keeps the rest and redelivers them.
+    # Bolt answers Slack once a listener returns: events wait for their turn (durable by
+    # Slack's redelivery); buttons and commands hand their turn to a task and return at once.
+    # A press acknowledged just as the database went down is held and tried again until it
+    # comes back; meanwhile the front door answers 503, so Slack keeps the rest.
     bolt = AsyncApp(client=client, authorize=authorize, request_verification_enabled=False,
-                    ignoring_self_events_enabled=False, process_before_response=False,
+                    ignoring_self_events_enabled=False, process_before_response=True,
                     logger=logging.getLogger("slack_bolt"))
     work = acknowledged or Acknowledged()
 
@@ -84,8 +89,7 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
                   extra={"event": "slack.event_dropped"})
 
     async def run(make: Callable[[dict[str, Any], Hints], Event | None], body: dict[str, Any],
-                  user: str) -> Any:
-        work.track(asyncio.current_task(), work.running)
+                  user: str, *, acknowledged: bool = True) -> Any:
         hints = await profiles.hints(user) if user else Hints()
         event = make(body, hints)
         if event is None:
@@ -93,13 +97,28 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
         try:
             result = await turns.handle(event)
         except Unavailable:
+            if not acknowledged:
+                raise  # answered 503 (on_error): Slack sends the event again later
             work.track(asyncio.create_task(hold(event)), work.held)
             return None
         wake(result)
         return result
 
+    def after_ack(turn: Awaitable[Any]) -> None:
+        """The turn of a press or command, run once Slack has its acknowledgement."""
+        work.track(asyncio.ensure_future(turn), work.running)
+
+    @bolt.error
+    async def on_error(error: Exception) -> BoltResponse | None:
+        if isinstance(error, Unavailable):
+            return BoltResponse(status=503, body='{"ok": false, "error": "database_unavailable"}',
+                                headers={"content-type": "application/json"})
+        log.error("slack listener failed", exc_info=error, extra={"event": "slack.listener_failed"})
+        return None  # answered 500: Slack sends an event again
+
     async def on_event(body: dict[str, Any]) -> None:
-        await run(translate.from_event, body, str((body.get("event") or {}).get("user") or ""))
+        await run(translate.from_event, body, str((body.get("event") or {}).get("user") or ""),
+                  acknowledged=False)
 
     for kind in ("message", "app_mention", "app_home_opened"):
         bolt.event(kind)(on_event)
@@ -107,13 +126,17 @@ def build_bolt(client: AsyncWebClient, turns: TurnHandler, profiles: SlackProfil
     @bolt.action(re.compile(f"^{re.escape(ACTION_PREFIX)}"))
     async def on_choice(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
-        await run(translate.from_action, body, str((body.get("user") or {}).get("id") or ""))
-        await retire_buttons(client, body)
+
+        async def choose() -> None:
+            await run(translate.from_action, body, str((body.get("user") or {}).get("id") or ""))
+            await retire_buttons(client, body)
+
+        after_ack(choose())
 
     @bolt.command("/spoke")
     async def on_command(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
-        await run(translate.from_command, body, str(body.get("user_id") or ""))
+        after_ack(run(translate.from_command, body, str(body.get("user_id") or "")))
 
     @bolt.view("spoke_form")
     async def on_form(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
