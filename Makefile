@@ -44,6 +44,7 @@ bench: $(STAMP)
 	# the stock CloudAdapter baseline of bench/teams.py lives in this package alone
 	$(BIN)/python -m pip install --quiet "botbuilder-integration-aiohttp==4.17.1"
 	$(BIN)/python bench/teams.py
+	$(BIN)/python bench/load.py
 
 migration: $(STAMP)
 	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)

@@ -46,7 +46,6 @@ import loadkit  # bench/, beside this script (Python puts a script's folder on s
 from loadkit import memory_kib, percentile, yes
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import SQLModel
 
 from assistant.clock import FakeClock
 from assistant.demo import seed
@@ -200,12 +199,21 @@ def sqlite_file_store(path: Path) -> SqlStore:
 
 
 def sqlite_memory_store() -> SqlStore:
-    # upgrade() opens its own engine, which would see a different empty database: create the
-    # tables on the one StaticPool connection the store will use.
-    import storage.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+    # upgrade() opens its own engine, which would see a different empty database: migrate a
+    # scratch file and copy it into the one StaticPool connection the store will use
+    # (create_all would miss the migrations' server defaults, e.g. series.audience_*).
+    import sqlite3
 
     engine = make_engine("sqlite://")
-    SQLModel.metadata.create_all(engine)
+    with tempfile.TemporaryDirectory(prefix="spoke-bench-schema-") as scratch:
+        schema = Path(scratch) / "schema.db"
+        upgrade(f"sqlite:///{schema}")
+        source = sqlite3.connect(schema)
+        try:
+            with engine.connect() as connection:
+                source.backup(connection.connection.dbapi_connection)  # type: ignore[arg-type]
+        finally:
+            source.close()
     return SqlStore(engine, SEALER)
 
 
@@ -268,7 +276,8 @@ def own_time_by_package(stats: pstats.Stats) -> str:
 
 def baseline_python() -> tuple[Path | None, str]:
     """An interpreter that has botbuilder-dialogs, building bench/.venv-baseline if needed."""
-    if importlib.util.find_spec("botbuilder") and importlib.util.find_spec("aiohttp"):
+    # botbuilder.dialogs itself: `make bench` puts botbuilder-core (Teams' baseline) in this venv.
+    if importlib.util.find_spec("botbuilder.dialogs") and importlib.util.find_spec("aiohttp"):
         return Path(sys.executable), "this interpreter"
     python = BASELINE_VENV / "bin" / "python"
     if not python.exists():
