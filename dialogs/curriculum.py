@@ -239,7 +239,7 @@ def _question(text: str, ctx: StepContext) -> Valid[str] | Invalid:
 
 def _days(text: str, ctx: StepContext) -> Valid[int] | Invalid:
     words = text.split()
-    if not words or not words[0].isdigit() or not 1 <= int(words[0]) <= DAYS_MAX:
+    if not words or not words[0].isdecimal() or not 1 <= int(words[0]) <= DAYS_MAX:
         return Invalid("curriculum.poll.days.range", {"max": DAYS_MAX})
     return Valid(int(words[0]))
 

@@ -194,8 +194,9 @@ def test_answers_out_of_range_are_not_stored(suite_store: SqlStore, clock: FakeC
     world.came(world.amira)
     with suite_store.transaction() as uow:
         ctx = context(uow, world.amira, "console:amira", clock.now())
-        assert save_evaluation(ctx, world.held.id, {**GOOD, "satisfaction": "9"}) == Refused(
-            "evaluation.incomplete")
+        for forged in ("9", "²", "፩"):  # "²" and "፩" pass isdigit() and break int()
+            assert save_evaluation(ctx, world.held.id, {**GOOD, "satisfaction": forged}) == Refused(
+                "evaluation.incomplete")
         assert save_evaluation(ctx, world.held.id, {**GOOD, "recommend": "maybe"}) == Refused(
             "evaluation.incomplete")
     assert world.answers() == []

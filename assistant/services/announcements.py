@@ -56,7 +56,7 @@ class Target:
     @classmethod
     def parse(cls, value: object) -> Target | None:
         kind, _, number = str(value).partition(":")
-        if kind not in ("series", "session") or not number.isdigit() or len(number) > 9:
+        if kind not in ("series", "session") or not number.isdecimal() or len(number) > 9:
             return None
         return cls(kind, int(number))
 

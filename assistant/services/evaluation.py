@@ -134,7 +134,7 @@ def _answer(session_id: int, person_id: int, answers: Mapping[str, Any],
     scores: dict[str, int] = {}
     for key in SCORES:
         value = str(answers.get(key, ""))
-        if not value.isdigit() or int(value) not in EVALUATION_SCALE:
+        if not value.isdecimal() or int(value) not in EVALUATION_SCALE:
             return None
         scores[key] = int(value)
     recommend = str(answers.get("recommend", ""))

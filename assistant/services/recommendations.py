@@ -231,6 +231,6 @@ def _numbered(text: str) -> str:
 
 def _unnumbered(line: str) -> str:
     head, dot, rest = line.partition(".")
-    if dot and head.strip().isdigit():
+    if dot and head.strip().isdecimal():
         return rest.strip()
     return line.lstrip("-•* ").strip()

@@ -65,7 +65,7 @@ class SqlPeople:
     def find(self, reference: str) -> Person | None:
         condition = or_(IDENTITY.c.identity == reference,
                         func.lower(PERSON.c.email) == reference.lower())
-        if reference.isdigit():
+        if reference.isdecimal():
             condition = or_(condition, PERSON.c.id == int(reference))
         row = self._conn.execute(
             select(PERSON).outerjoin(IDENTITY, IDENTITY.c.person_id == PERSON.c.id)
