@@ -4,6 +4,7 @@ a fake clock, and a chat harness over the real turn handler."""
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import os
 import shutil
@@ -149,6 +150,22 @@ def sqlite_store(migrated: dict[str, str], tmp_path: Path) -> Iterator[SqlStore]
         store = SqlStore(make_engine(url), TEST_SEALER)
         yield store
         store.close()
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Every log line, as `spoke` writes it (JSON, through the privacy filter), at DEBUG."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(PrivacyFilter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(old_level)
 
 
 @pytest.fixture

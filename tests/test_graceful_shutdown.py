@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +16,6 @@ import pytest
 from sqlalchemy import text
 
 from assistant.clock import FakeClock
-from assistant.logs import JsonFormatter, PrivacyFilter
 from assistant.messages import Outgoing, Reply, Text
 from assistant.outbox import OutboxPump, Sender
 from assistant.ports import SendResult, Sent
@@ -103,21 +100,6 @@ async def test_a_pump_that_never_started_stops_quietly(suite_store, clock) -> No
     pump = OutboxPump(Sender(suite_store, StuckPlatform(0), clock, worker="a"))
     await pump.stop(grace_seconds=1)
     assert statuses(suite_store) == []
-
-
-@pytest.fixture
-def json_logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(PrivacyFilter())
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(old_level)
 
 
 def lines_with(logs: io.StringIO, event: str) -> list[dict[str, object]]:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
-
-import pytest
 
 from assistant.config import Secret, Settings
-from assistant.logs import JsonFormatter, PrivacyFilter, redact
+from assistant.logs import redact
 from assistant.turns import TurnHandler
 from storage.repositories import SqlStore
 from tests.harness import ChatHarness, seeded
@@ -19,30 +16,15 @@ from tests.test_turns import ExplodingPlaybook
 SECRET_ANSWER = "NHS 999 765 4323 Rosemount Care Home"
 
 
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(PrivacyFilter())
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(old_level)
-
-
 def test_a_whole_registration_with_a_health_number_leaves_no_trace_in_the_logs(
-        suite_store: SqlStore, clock, captured: io.StringIO) -> None:
+        suite_store: SqlStore, clock, json_logs: io.StringIO) -> None:
     chat = ChatHarness(seeded(suite_store, clock), clock)
     chat.start()
     for text in ("1", "Amira Haddad", "amira@example.org", "1", SECRET_ANSWER, "1"):
         chat.say(text)
     chat.turns = TurnHandler(suite_store, clock, ExplodingPlaybook("kaboom"))
     chat.say("kaboom")  # a crash whose exception message carries a health number
-    logs = captured.getvalue()
+    logs = json_logs.getvalue()
     assert '"event": "turn.done"' in logs and '"event": "turn.failed"' in logs
     for leaked in ("999 765 4323", "Rosemount", "Amira", "amira@example.org"):
         assert leaked not in logs
@@ -56,10 +38,10 @@ def test_known_secret_shapes_are_redacted() -> None:
     assert redact("CHI 1507451318") == "CHI [NUMBER]"
 
 
-def test_fields_that_carry_text_are_dropped_from_records(captured: io.StringIO) -> None:
+def test_fields_that_carry_text_are_dropped_from_records(json_logs: io.StringIO) -> None:
     logging.getLogger("spoke.test").warning("incoming", extra={"text": "my patient Mrs X",
                                                                "event": "x"})
-    assert "Mrs X" not in captured.getvalue()
+    assert "Mrs X" not in json_logs.getvalue()
 
 
 def test_the_secret_key_never_prints() -> None:
