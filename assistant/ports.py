@@ -159,6 +159,10 @@ class Planned:
 
 
 class Outbox(Protocol):
+    # How many rows for the pump (pending) this unit of work has written: a turn that wrote
+    # some (a notice to the team, a reminder planned) wakes it.
+    queued: int
+
     def add(self, identity: str, address: dict[str, Any], reply: Reply, dedupe_key: str,
             due_at: datetime) -> None: ...
     def add_leased(self, identity: str, address: dict[str, Any], reply: Reply, dedupe_key: str,

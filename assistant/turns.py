@@ -76,6 +76,8 @@ class TurnResult:
     # The replies already claimed for this server's sender, to post at once (in order);
     # empty when they wait in the outbox for the pump.
     ready: tuple[Outgoing, ...] = ()
+    # Whether the turn left work for the pump (replies waiting, a notice, a reminder planned).
+    queued: bool = False
 
 
 # What a front end calls with each turn's result: the server posts what is ready and wakes
@@ -149,7 +151,9 @@ class TurnHandler:
                         return TurnResult(duplicate=True)
                     said = self._turn(uow, event)
                     ready = self._queue(uow, event, said.replies)
-                return TurnResult(tuple(said.replies), form_errors=said.form_errors, ready=ready)
+                    queued = uow.outbox.queued > 0
+                return TurnResult(tuple(said.replies), form_errors=said.form_errors, ready=ready,
+                                  queued=queued)
             except StaleState:
                 # Another device answered this conversation meanwhile: rerun on its state.
                 continue

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from assistant.clock import FakeClock
-from assistant.events import Actor, Event, UserSaid
+from assistant.events import Actor, Event, UserChose, UserSaid
 from assistant.messages import Outgoing, Text
 from assistant.outbox import ReadyReplies, Sender
 from assistant.ports import RetryLater, SendResult
@@ -18,6 +18,7 @@ from assistant.turns import TurnHandler
 from dialogs import PLAYBOOK
 from storage.repositories import SqlStore
 from storage.tables import OutboxRow
+from tests.community import member, open_networks, series
 from tests.harness import seeded
 from tests.slack_fixtures import Spoke, text_of
 from tests.test_outbox import ADDRESSES, AMIRA, FakeNotifier, queue, saying
@@ -44,6 +45,7 @@ def test_a_servers_turn_writes_its_replies_claimed_for_its_sender(store_on: SqlS
     result = turns.handle_now(said("hello", 1))
 
     assert result.replies and [m.reply for m in result.ready] == list(result.replies)
+    assert not result.queued  # nothing for the pump: it is not woken
     assert rows(store_on) == [("sending", "replica-a", 1)] * len(result.replies)
     assert all(m.identity == AMIRA and m.address == ADDRESSES[AMIRA] for m in result.ready)
 
@@ -65,7 +67,7 @@ def test_a_reply_queues_behind_a_message_still_waiting_for_the_reader(store_on: 
 
     result = turns.handle_now(said("hello", 1))
 
-    assert result.replies and result.ready == ()
+    assert result.replies and result.ready == () and result.queued  # the pump is woken
     assert {status for status, _, _ in rows(store_on)} == {"pending"}
 
 
@@ -137,3 +139,24 @@ async def test_replies_posted_at_once_are_sent_exactly_once_by_a_later_pump_roun
     await spoke.dm("hello")
     await spoke.settle()  # a pump round after the direct post: nothing is left for it
     assert len(spoke.api.calls("chat.postMessage")) == 1
+
+
+def test_a_turn_that_also_tells_the_team_wakes_the_pump_for_it(store_on: SqlStore,
+                                                              clock: FakeClock) -> None:
+    """Ben asks for a place in a series under approval: his answer goes at once, and the
+    facilitator's notice, queued in the same turn, is left to the pump, which is woken."""
+    open_networks(store_on, clock.now())
+    member(store_on, clock.now(), "fay", role="facilitator")
+    member(store_on, clock.now(), "ben")
+    spring = series(store_on, clock.now(), approval=True)
+    turns = TurnHandler(store_on, clock, PLAYBOOK)
+    turns.send_replies_directly("replica-a", LEASE)
+
+    result = turns.handle_now(Event("ev-join", Actor("console:ben"),
+                                    UserChose(f"act:join:{spring.id}"), address={"user": "ben"}))
+
+    assert result.incident is None and result.ready and result.queued
+    with store_on.engine.connect() as connection:
+        pending = connection.execute(select(OUTBOX.c.identity).where(
+            OUTBOX.c.status == "pending")).scalars().all()
+    assert "console:fay" in pending

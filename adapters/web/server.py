@@ -73,7 +73,7 @@ def build_web_app(core: App, slack_settings: SlackSettings | None,
             """The front doors exist before the pump and the poster they hand results to."""
             if result.ready and serving.replies is not None:
                 serving.replies.post(result.ready)
-            elif serving.pump is not None:
+            if (result.queued or not result.ready) and serving.pump is not None:
                 serving.pump.wake()
 
         # Each platform's SDK is imported only when that platform is configured (botbuilder

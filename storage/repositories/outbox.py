@@ -25,6 +25,7 @@ class SqlOutbox:
     case); the recipe of a planned reminder holds only ids and is kept readable."""
 
     def __init__(self, conn: Connection, sealer: Sealer | None = None) -> None:
+        self.queued = 0
         self._conn = conn
         self._sealer = sealer
 
@@ -36,6 +37,7 @@ class SqlOutbox:
 
     def add(self, identity: str, address: dict[str, Any], reply: Reply, dedupe_key: str,
             due_at: datetime) -> None:
+        self.queued += 1
         self._conn.execute(_ADD, {
             "dedupe_key": dedupe_key, "identity": identity, "address": address,
             "payload": self._seal(reply_to_json(reply)), "status": "pending", "due_at": due_at,
@@ -98,6 +100,7 @@ class SqlOutbox:
             self._conn.execute(_REF, {"row_id": row_id, "ref": ref[:120]})
 
     def plan(self, messages: Sequence[Planned], at: datetime) -> None:
+        self.queued += len(messages)
         statement = _plan_statement(self._conn.dialect.name)
         rows = [{"dedupe_key": m.dedupe_key, "identity": m.identity, "person_id": m.person_id,
                  "subject": m.subject, "address": m.address,
